@@ -151,7 +151,13 @@ impl Geometry {
         };
         let mut spc = 4;
         loop {
-            let g = Self::with_cluster_size(kind, total_sectors, spc, reserved_sectors, root_dir_sectors);
+            let g = Self::with_cluster_size(
+                kind,
+                total_sectors,
+                spc,
+                reserved_sectors,
+                root_dir_sectors,
+            );
             if g.clusters < min && spc > 1 {
                 spc /= 2;
             } else if g.clusters > max && spc < 128 {
@@ -159,14 +165,18 @@ impl Geometry {
             } else if (min..=max).contains(&g.clusters) {
                 return Ok(g);
             } else {
-                let mib = |s: u64| s * SECTOR as u64 / (1 << 20);
+                let mib = |s: u64| s * SECTOR / (1 << 20);
                 bail!(
                     "a {kind:?} volume of {} MiB has {} clusters at {} bytes each, outside \
                      {kind:?}'s range of {min}..={max}; make the partition {}",
                     mib(total_sectors),
                     g.clusters,
                     spc * SECTOR,
-                    if g.clusters < min { "larger" } else { "smaller" }
+                    if g.clusters < min {
+                        "larger"
+                    } else {
+                        "smaller"
+                    }
                 );
             }
         }
@@ -234,8 +244,15 @@ struct Dir {
 
 #[derive(Debug)]
 enum Node {
-    Dir { name: String, dir: Dir },
-    File { name: String, content: Chunk, first_cluster: u32 },
+    Dir {
+        name: String,
+        dir: Dir,
+    },
+    File {
+        name: String,
+        content: Chunk,
+        first_cluster: u32,
+    },
 }
 
 impl Node {
@@ -252,8 +269,9 @@ pub fn build(params: &FatParams, files: &[FatFile]) -> Result<(Geometry, Vec<Ext
     let geo = Geometry::for_volume(params.kind, params.total_sectors)?;
     let mut root = Dir::default();
     for file in files {
-        insert(&mut root, &file.path, file.content.clone())
-            .with_context(|| format!("placing {} on volume {}", file.path, params.label.as_str()))?;
+        insert(&mut root, &file.path, file.content.clone()).with_context(|| {
+            format!("placing {} on volume {}", file.path, params.label.as_str())
+        })?;
     }
 
     // Allocate clusters: directories (pre-order) then their files, contiguously.
@@ -281,7 +299,10 @@ pub fn build(params: &FatParams, files: &[FatFile]) -> Result<(Geometry, Vec<Ext
             out.push(Extent::zeros(2 * SECTOR, 4 * SECTOR));
             out.push(Extent::bytes(6 * SECTOR, boot.to_vec()));
             out.push(Extent::bytes(7 * SECTOR, info.to_vec()));
-            out.push(Extent::zeros(8 * SECTOR, (geo.reserved_sectors - 8) * SECTOR));
+            out.push(Extent::zeros(
+                8 * SECTOR,
+                (geo.reserved_sectors - 8) * SECTOR,
+            ));
         }
         FatKind::Fat16 => {
             out.push(Extent::zeros(SECTOR, (geo.reserved_sectors - 1) * SECTOR));
@@ -293,7 +314,10 @@ pub fn build(params: &FatParams, files: &[FatFile]) -> Result<(Geometry, Vec<Ext
     for copy in 0..NUM_FATS {
         let start = geo.fat_start(copy);
         out.push(Extent::bytes(start, table.clone()));
-        out.push(Extent::zeros(start + table.len() as u64, fat_bytes - table.len() as u64));
+        out.push(Extent::zeros(
+            start + table.len() as u64,
+            fat_bytes - table.len() as u64,
+        ));
     }
 
     let label_entry = short_entry(&params.label.0, ATTR_VOLUME_ID, 0, 0, 0, params.time);
@@ -325,7 +349,11 @@ fn insert(root: &mut Dir, path: &str, content: Chunk) -> Result<()> {
     let mut dir = root;
     for part in parents {
         check_name(part)?;
-        let pos = match dir.entries.iter().position(|n| n.name().eq_ignore_ascii_case(part)) {
+        let pos = match dir
+            .entries
+            .iter()
+            .position(|n| n.name().eq_ignore_ascii_case(part))
+        {
             Some(pos) => pos,
             None => {
                 dir.entries.push(Node::Dir {
@@ -342,7 +370,9 @@ fn insert(root: &mut Dir, path: &str, content: Chunk) -> Result<()> {
     }
     check_name(name)?;
     ensure!(
-        !dir.entries.iter().any(|n| n.name().eq_ignore_ascii_case(name)),
+        !dir.entries
+            .iter()
+            .any(|n| n.name().eq_ignore_ascii_case(name)),
         "{path} is listed twice (FAT names are case-insensitive)"
     );
     dir.entries.push(Node::File {
@@ -363,7 +393,9 @@ fn check_name(name: &str) -> Result<()> {
         "name {name:?} is longer than FAT's 255 characters"
     );
     ensure!(
-        !name.chars().any(|c| c.is_control() || "\"*/:<>?\\|".contains(c)),
+        !name
+            .chars()
+            .any(|c| c.is_control() || "\"*/:<>?\\|".contains(c)),
         "name {name:?} holds a character FAT cannot store"
     );
     ensure!(
@@ -409,7 +441,14 @@ impl Fat {
             FatKind::Fat16 => self
                 .entries
                 .iter()
-                .flat_map(|&e| (if e >= 0x0FFF_FFF8 { e as u16 | 0xFFF8 } else { e as u16 }).to_le_bytes())
+                .flat_map(|&e| {
+                    (if e >= 0x0FFF_FFF8 {
+                        e as u16 | 0xFFF8
+                    } else {
+                        e as u16
+                    })
+                    .to_le_bytes()
+                })
                 .collect(),
             FatKind::Fat32 => self.entries.iter().flat_map(|e| e.to_le_bytes()).collect(),
         }
@@ -455,7 +494,13 @@ fn entries_for(name: &str) -> usize {
 
 /// Emits the clusters of `dir`'s children; `is_root` because a `..` that
 /// points at the root must say cluster 0, even on FAT32 where the root has one.
-fn emit_contents(geo: &Geometry, dir: &Dir, is_root: bool, time: DosTime, out: &mut Vec<Extent>) -> Result<()> {
+fn emit_contents(
+    geo: &Geometry,
+    dir: &Dir,
+    is_root: bool,
+    time: DosTime,
+    out: &mut Vec<Extent>,
+) -> Result<()> {
     let self_cluster = if is_root { 0 } else { dir.first_cluster };
     for node in &dir.entries {
         match node {
@@ -476,7 +521,10 @@ fn emit_contents(geo: &Geometry, dir: &Dir, is_root: bool, time: DosTime, out: &
                 // Zero the slack of the last cluster so the image is reproducible.
                 let slack = content.len().next_multiple_of(geo.cluster_bytes()) - content.len();
                 if slack > 0 {
-                    out.push(Extent::bytes(offset + content.len(), vec![0u8; slack as usize]));
+                    out.push(Extent::bytes(
+                        offset + content.len(),
+                        vec![0u8; slack as usize],
+                    ));
                 }
             }
             Node::File { .. } => {}
@@ -492,7 +540,9 @@ fn emit_contents(geo: &Geometry, dir: &Dir, is_root: bool, time: DosTime, out: &
 
 /// A directory's bytes padded to whole clusters.
 fn cluster_extent(geo: &Geometry, first: u32, mut entries: Vec<u8>) -> Extent {
-    let len = (entries.len() as u64).next_multiple_of(geo.cluster_bytes()).max(geo.cluster_bytes());
+    let len = (entries.len() as u64)
+        .next_multiple_of(geo.cluster_bytes())
+        .max(geo.cluster_bytes());
     entries.resize(len as usize, 0);
     Extent::bytes(geo.cluster_offset(first), entries)
 }
@@ -507,11 +557,30 @@ const NT_LOWER_EXT: u8 = 0x10;
 
 /// Encodes a directory's entries. `parent` is `Some(cluster)` for a
 /// subdirectory (0 when the parent is the root, as FAT requires).
-fn encode_dir(dir: &Dir, parent: Option<u32>, label: Option<[u8; 32]>, time: DosTime) -> Result<Vec<u8>> {
+fn encode_dir(
+    dir: &Dir,
+    parent: Option<u32>,
+    label: Option<[u8; 32]>,
+    time: DosTime,
+) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     if let Some(parent) = parent {
-        out.extend(short_entry(b".          ", ATTR_DIRECTORY, 0, dir.first_cluster, 0, time));
-        out.extend(short_entry(b"..         ", ATTR_DIRECTORY, 0, parent, 0, time));
+        out.extend(short_entry(
+            b".          ",
+            ATTR_DIRECTORY,
+            0,
+            dir.first_cluster,
+            0,
+            time,
+        ));
+        out.extend(short_entry(
+            b"..         ",
+            ATTR_DIRECTORY,
+            0,
+            parent,
+            0,
+            time,
+        ));
     }
     if let Some(label) = label {
         out.extend(label);
@@ -525,8 +594,9 @@ fn encode_dir(dir: &Dir, parent: Option<u32>, label: Option<[u8; 32]>, time: Dos
                 first_cluster,
                 ..
             } => {
-                let size = u32::try_from(content.len())
-                    .with_context(|| format!("{} is 4 GiB or larger, which FAT cannot store", node.name()))?;
+                let size = u32::try_from(content.len()).with_context(|| {
+                    format!("{} is 4 GiB or larger, which FAT cannot store", node.name())
+                })?;
                 (ATTR_ARCHIVE, *first_cluster, size)
             }
         };
@@ -557,8 +627,13 @@ fn short_name_for(name: &str) -> Option<([u8; 11], u8)> {
     if base.is_empty() || base.len() > 8 || ext.len() > 3 || base.starts_with('.') {
         return None;
     }
-    let valid = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'()-@^_`{}~".contains(&b));
-    let one_case = |s: &str| !(s.bytes().any(|b| b.is_ascii_lowercase()) && s.bytes().any(|b| b.is_ascii_uppercase()));
+    let valid = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'()-@^_`{}~".contains(&b))
+    };
+    let one_case = |s: &str| {
+        !(s.bytes().any(|b| b.is_ascii_lowercase()) && s.bytes().any(|b| b.is_ascii_uppercase()))
+    };
     if !valid(base) || !valid(ext) || !one_case(base) || !one_case(ext) {
         return None;
     }
@@ -595,7 +670,10 @@ fn alias_for(name: &str, taken: &[[u8; 11]], siblings: &[Node]) -> [u8; 11] {
         _ => (clean(name), Vec::new()),
     };
     let is_taken = |cand: &[u8; 11]| {
-        taken.contains(cand) || siblings.iter().any(|n| short_name_for(n.name()).is_some_and(|(s, _)| s == *cand))
+        taken.contains(cand)
+            || siblings
+                .iter()
+                .any(|n| short_name_for(n.name()).is_some_and(|(s, _)| s == *cand))
     };
     for n in 1u32.. {
         let tail = format!("~{n}");
@@ -612,7 +690,14 @@ fn alias_for(name: &str, taken: &[[u8; 11]], siblings: &[Node]) -> [u8; 11] {
     unreachable!("u32 aliases exhausted")
 }
 
-fn short_entry(name: &[u8; 11], attr: u8, case: u8, cluster: u32, size: u32, time: DosTime) -> [u8; 32] {
+fn short_entry(
+    name: &[u8; 11],
+    attr: u8,
+    case: u8,
+    cluster: u32,
+    size: u32,
+    time: DosTime,
+) -> [u8; 32] {
     let mut e = [0u8; 32];
     e[..11].copy_from_slice(name);
     e[11] = attr;
@@ -629,16 +714,19 @@ fn short_entry(name: &[u8; 11], attr: u8, case: u8, cluster: u32, size: u32, tim
 }
 
 fn lfn_checksum(short: &[u8; 11]) -> u8 {
-    short
-        .iter()
-        .fold(0u8, |sum, &b| (sum & 1).wrapping_shl(7).wrapping_add(sum >> 1).wrapping_add(b))
+    short.iter().fold(0u8, |sum, &b| {
+        (sum & 1)
+            .wrapping_shl(7)
+            .wrapping_add(sum >> 1)
+            .wrapping_add(b)
+    })
 }
 
 /// Long-name entries for `name`, last part first, as FAT stores them.
 fn long_entries(name: &str, short: &[u8; 11]) -> Vec<u8> {
     let mut units: Vec<u16> = name.encode_utf16().collect();
     let parts = units.len().div_ceil(13);
-    if units.len() % 13 != 0 {
+    if !units.len().is_multiple_of(13) {
         units.push(0);
     }
     units.resize(parts * 13, 0xFFFF);
@@ -650,7 +738,10 @@ fn long_entries(name: &str, short: &[u8; 11]) -> Vec<u8> {
         e[11] = ATTR_LONG_NAME;
         e[13] = sum;
         let chunk = &units[i * 13..i * 13 + 13];
-        let slots = (1..11).step_by(2).chain((14..26).step_by(2)).chain((28..32).step_by(2));
+        let slots = (1..11)
+            .step_by(2)
+            .chain((14..26).step_by(2))
+            .chain((28..32).step_by(2));
         for (unit, at) in chunk.iter().zip(slots) {
             e[at..at + 2].copy_from_slice(&unit.to_le_bytes());
         }
@@ -661,8 +752,10 @@ fn long_entries(name: &str, short: &[u8; 11]) -> Vec<u8> {
 
 fn boot_sector(p: &FatParams, g: &Geometry) -> [u8; 512] {
     let mut b = [0u8; 512];
-    let put16 = |b: &mut [u8; 512], at: usize, v: u16| b[at..at + 2].copy_from_slice(&v.to_le_bytes());
-    let put32 = |b: &mut [u8; 512], at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    let put16 =
+        |b: &mut [u8; 512], at: usize, v: u16| b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+    let put32 =
+        |b: &mut [u8; 512], at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_le_bytes());
     b[3..11].copy_from_slice(b"MKSTICK ");
     put16(&mut b, 11, SECTOR as u16);
     b[13] = g.sectors_per_cluster as u8;
@@ -777,10 +870,16 @@ mod tests {
             let mut file = fs.root_dir().open_file(&f.path).unwrap();
             let mut data = Vec::new();
             file.read_to_end(&mut data).unwrap();
-            let Chunk::Bytes(want) = &f.content else { unreachable!() };
+            let Chunk::Bytes(want) = &f.content else {
+                unreachable!()
+            };
             assert_eq!(&data[..], &want[..], "{}", f.path);
         }
-        let names: Vec<String> = fs.root_dir().iter().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<String> = fs
+            .root_dir()
+            .iter()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, ["EFI", "autoexec.ipxe", "mkstick", "k3s_env"]);
     }
 
@@ -797,7 +896,10 @@ mod tests {
             .output()
             .expect("fsck.vfat must be installed (scripts/setup)");
         let log = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "fsck.vfat -n failed on {kind:?}:\n{log}");
+        assert!(
+            out.status.success(),
+            "fsck.vfat -n failed on {kind:?}:\n{log}"
+        );
         assert!(!log.contains("FSCK"), "{log}");
     }
 
@@ -840,11 +942,17 @@ mod tests {
     #[test]
     fn short_names_and_aliases() {
         assert_eq!(short_name_for("BOOTX64.EFI"), Some((*b"BOOTX64 EFI", 0)));
-        assert_eq!(short_name_for("k3s_env"), Some((*b"K3S_ENV    ", NT_LOWER_BASE)));
+        assert_eq!(
+            short_name_for("k3s_env"),
+            Some((*b"K3S_ENV    ", NT_LOWER_BASE))
+        );
         assert_eq!(short_name_for("oem.cpio"), None);
         assert_eq!(short_name_for("Mixed.txt"), None);
         assert_eq!(&alias_for("autoexec.ipxe", &[], &[]), b"AUTOEX~1IPX");
-        assert_eq!(&alias_for("autoexec.ipxe", &[*b"AUTOEX~1IPX"], &[]), b"AUTOEX~2IPX");
+        assert_eq!(
+            &alias_for("autoexec.ipxe", &[*b"AUTOEX~1IPX"], &[]),
+            b"AUTOEX~2IPX"
+        );
     }
 
     #[test]
@@ -867,8 +975,14 @@ mod tests {
     fn duplicate_names_are_refused() {
         let p = params(FatKind::Fat16, 16);
         let dup = vec![
-            FatFile { path: "a.txt".into(), content: Chunk::from(vec![1]) },
-            FatFile { path: "A.TXT".into(), content: Chunk::from(vec![2]) },
+            FatFile {
+                path: "a.txt".into(),
+                content: Chunk::from(vec![1]),
+            },
+            FatFile {
+                path: "A.TXT".into(),
+                content: Chunk::from(vec![2]),
+            },
         ];
         assert!(build(&p, &dup).is_err());
     }
