@@ -12,7 +12,9 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    Ignite(crate::ignite::IgniteArgs),
+}
 
 #[cfg(test)]
 mod tests {
