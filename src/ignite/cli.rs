@@ -88,7 +88,12 @@ fn write_atomically(path: &Path, data: &[u8]) -> anyhow::Result<()> {
             dir.display()
         )
     })?;
-    tmp.write_all(data)
+    // NamedTempFile is created 0600; the JSON holds no secrets and is meant
+    // to be served or copied, so give it the usual 0644.
+    use std::os::unix::fs::PermissionsExt as _;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .and_then(|()| tmp.write_all(data))
         .and_then(|()| tmp.as_file().sync_all())
         .with_context(|| format!("writing {}", path.display()))?;
     tmp.persist(path)
