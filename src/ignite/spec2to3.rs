@@ -67,6 +67,12 @@ pub fn convert(ctx: &mut Ctx<'_>, cfg: Json, target: SpecVersion) -> Option<Json
             };
             if let Some(Json::String(p)) = n.get_mut("path") {
                 *p = format!("{}{}", prefix.trim_end_matches('/'), p);
+                // Flatcar reads its update settings from /etc/flatcar; the
+                // /etc/coreos name is a compatibility symlink that spec-3
+                // Ignition will not write through.
+                if p == "/etc/coreos/update.conf" {
+                    *p = "/etc/flatcar/update.conf".into();
+                }
             }
             if list == "files" {
                 file(n);

@@ -265,6 +265,10 @@ impl<'a> Ctx<'a> {
                     if let Some(v) = self.walk(&e.value, &field.ty, &p) {
                         out.insert(json, v);
                     }
+                    // A whole section is best shown by its key, a scalar by its value.
+                    if matches!(e.value.value, Value::Map(_) | Value::Seq(_)) {
+                        self.spans.insert(p, e.key_span);
+                    }
                 }
             }
         }
