@@ -44,6 +44,18 @@ impl Validator<'_, '_> {
         self.ctx.diags.push(d);
     }
 
+    /// A required field is absent. Silent when the source had the key but its
+    /// value was rejected already (a type error): one finding per problem.
+    fn required(&mut self, path: &str, key: &str, msg: impl Into<String>) {
+        if !self
+            .ctx
+            .spans
+            .contains_key(&format!("{path}.{}", super::walk::camel(key)))
+        {
+            self.err(path, msg);
+        }
+    }
+
     fn warn(&mut self, path: &str, msg: impl Into<String>) {
         let span = self.ctx.span_of(path);
         self.ctx
@@ -110,7 +122,7 @@ impl Validator<'_, '_> {
         for (i, it) in items.iter().enumerate() {
             let p = format!("{path}.{i}");
             match s(it, key) {
-                None | Some("") => self.err(&p, format!("field \"{key}\" is required")),
+                None | Some("") => self.required(&p, key, format!("field \"{key}\" is required")),
                 Some(name) => {
                     if seen.insert(name.to_string(), i).is_some() {
                         self.err(&p, "duplicate entry defined");
@@ -131,7 +143,7 @@ impl Validator<'_, '_> {
                 let p = format!("$.storage.{list}.{i}");
                 let fs = s(n, "filesystem").unwrap_or("root");
                 match s(n, "path") {
-                    None | Some("") => self.err(&p, "field \"path\" is required"),
+                    None | Some("") => self.required(&p, "path", "field \"path\" is required"),
                     Some(path) => {
                         if !path.starts_with('/') {
                             self.err(&format!("{p}.path"), "path not absolute");
@@ -165,7 +177,7 @@ impl Validator<'_, '_> {
                         }
                     }
                     "links" => match s(n, "target") {
-                        None | Some("") => self.err(&p, "link target is required"),
+                        None | Some("") => self.required(&p, "target", "link target is required"),
                         Some(t)
                             if n.get("hard").and_then(Json::as_bool) == Some(true)
                                 && !t.starts_with('/') =>

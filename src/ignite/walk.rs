@@ -460,6 +460,11 @@ impl<'a> Ctx<'a> {
             }
             _ => None,
         };
+        if let Some(data) = &data
+            && path.starts_with("$.ignition.config.")
+        {
+            self.check_child_config(data, node.span, path);
+        }
         if let Some(data) = data {
             let compression = obj
                 .get("compression")
@@ -470,6 +475,56 @@ impl<'a> Ctx<'a> {
             obj.insert("compression".into(), Json::String(enc.compression));
         }
         Some(Json::Object(obj))
+    }
+
+    /// Validates an embedded child config (`merge`/`replace` with
+    /// `inline`/`local`) as Ignition, when it has the output's version.
+    fn check_child_config(&mut self, data: &[u8], span: Span, path: &str) {
+        let Dialect::Butane { minor } = self.dialect else {
+            return;
+        };
+        let want = if minor == 0 { "3.3.0" } else { "3.4.0" };
+        let child: Json = match serde_json::from_slice(data) {
+            Ok(j) => j,
+            Err(e) => {
+                self.diags.push(
+                    Diagnostic::error(
+                        format!("the child config is not valid JSON: {e}"),
+                        Some(span),
+                    )
+                    .with_path(path),
+                );
+                return;
+            }
+        };
+        let version = child
+            .get("ignition")
+            .and_then(|i| i.get("version"))
+            .and_then(Json::as_str)
+            .unwrap_or("");
+        if version != want {
+            self.diags.push(
+                Diagnostic::warning(
+                    format!("the child config has Ignition version \"{version}\", not {want}: skipping its validation"),
+                    Some(span),
+                )
+                .with_path(path)
+                .with_help(format!("give the child `\"version\": \"{want}\"` so that it can be checked")),
+            );
+            return;
+        }
+        let mut sub = Ctx::new(self.dialect, self.files_dir);
+        super::validate::validate(&mut sub, &child, super::validate::Spec::V3);
+        for mut d in sub.diags.items().iter().cloned() {
+            d.message = format!(
+                "in the child config at {}: {}",
+                d.path.as_deref().unwrap_or("$"),
+                d.message
+            );
+            d.span = Some(span);
+            d.path = Some(path.to_string());
+            self.diags.push(d);
+        }
     }
 
     /// Reads a `local:` path inside the files directory; refuses escapes.
