@@ -189,13 +189,13 @@ impl<'a> Ctx<'a> {
                     self.type_error(node, "a list");
                     return None;
                 };
+                // Indices follow the output, so that validation finds the
+                // source of each emitted entry even after a dropped one.
                 let mut out = Vec::with_capacity(items.len());
-                for (i, it) in items.iter().enumerate() {
+                for it in items {
                     let p = format!("{path}.{}", out.len());
                     if let Some(v) = self.walk(it, item, &p) {
                         out.push(v);
-                    } else if it.is_null() {
-                        let _ = i;
                     }
                 }
                 Some(Json::Array(out))

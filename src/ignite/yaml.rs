@@ -150,7 +150,6 @@ pub fn parse_go_int(text: &str) -> Option<i64> {
 /// Parses one YAML document. An empty input gives a null node.
 pub fn parse(source: &str) -> Result<Node, Diagnostic> {
     let mut builder = Builder {
-        source,
         anchors: HashMap::new(),
         stack: Vec::new(),
         root: None,
@@ -261,15 +260,14 @@ enum Frame {
     Map(Vec<Entry>, Option<(String, Span)>, Span, usize, Vec<Entry>),
 }
 
-struct Builder<'s> {
-    source: &'s str,
+struct Builder {
     anchors: HashMap<usize, Node>,
     stack: Vec<Frame>,
     root: Option<Node>,
     documents: usize,
 }
 
-impl Builder<'_> {
+impl Builder {
     fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), Diagnostic> {
         match event {
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
@@ -398,7 +396,6 @@ impl Builder<'_> {
                 }
             },
         }
-        let _ = self.source;
         Ok(())
     }
 }
