@@ -403,6 +403,7 @@ fn trees(ctx: &mut Ctx<'_>, out: &mut JMap, node: &Node) {
                             .error(format!("cannot read {}", full.display()), span);
                         continue;
                     };
+                    ctx.note_embedded(&data, &format!("tree:{dest}"));
                     let enc = super::dataurl::shortest(&data, None);
                     let mut contents = JMap::new();
                     contents.insert("compression".into(), Json::String(enc.compression));

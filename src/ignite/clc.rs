@@ -395,11 +395,13 @@ pub fn special(ctx: &mut Ctx<'_>, sp: Special, node: &Node, path: &str) -> Optio
                 return None;
             }
             if let Some(Json::String(s)) = c.get("inline") {
+                ctx.note_embedded(s.as_bytes(), path);
                 return Some(contents(dataurl::plain(s.as_bytes()), None));
             }
             if let Some(Json::String(rel)) = c.get("local") {
                 let span = ctx.span_of(&format!("{path}.local")).unwrap_or(node.span);
                 let data = ctx.read_local(rel, span)?;
+                ctx.note_embedded(&data, path);
                 return Some(contents(dataurl::plain(&data), None));
             }
             if let Some(Json::Object(r)) = c.get("remote") {

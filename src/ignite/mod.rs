@@ -271,7 +271,8 @@ fn finish(
 }
 
 /// Warns about secrets written into the config: private keys in inline or
-/// local contents, or files placed under a `secrets` directory. They belong
+/// local contents (noted during the walk), or embedded files placed under a
+/// `secrets` directory. They belong
 /// on the SECRETS volume, which the node mounts read-only.
 fn secrets_check(ctx: &mut Ctx<'_>, cfg: &Json) {
     let files = cfg
@@ -282,38 +283,19 @@ fn secrets_check(ctx: &mut Ctx<'_>, cfg: &Json) {
         .unwrap_or(&[]);
     for (i, f) in files.iter().enumerate() {
         let path = f.get("path").and_then(Json::as_str).unwrap_or("");
-        let mut sources: Vec<&Json> = f.get("contents").into_iter().collect();
-        sources.extend(
-            f.get("append")
-                .and_then(Json::as_array)
-                .into_iter()
-                .flatten(),
-        );
-        let embedded: Vec<Vec<u8>> = sources
-            .iter()
-            .filter_map(|r| {
-                let url = r.get("source")?.as_str()?;
-                let data = dataurl::decode(url)?;
-                if r.get("compression").and_then(Json::as_str) == Some("gzip") {
-                    let mut out = Vec::new();
-                    std::io::Read::read_to_end(
-                        &mut flate2::read::GzDecoder::new(&data[..]),
-                        &mut out,
-                    )
-                    .ok()?;
-                    Some(out)
-                } else {
-                    Some(data)
-                }
-            })
-            .collect();
-        if embedded.is_empty() {
+        let base = format!("$.storage.files.{i}");
+        let embedded = |r: &Json| {
+            r.get("source")
+                .and_then(Json::as_str)
+                .is_some_and(|s| s.starts_with("data:"))
+        };
+        let appends = f.get("append").and_then(Json::as_array).map(Vec::as_slice).unwrap_or(&[]);
+        if !f.get("contents").is_some_and(embedded) && !appends.iter().any(embedded) {
             continue;
         }
-        let key_block = embedded.iter().any(|d| {
-            let text = String::from_utf8_lossy(d);
-            text.contains("-----BEGIN") && text.contains("PRIVATE KEY-----")
-        });
+        let key_block = ctx.private_keys.contains(&format!("{base}.contents"))
+            || ctx.private_keys.contains(&format!("tree:{path}"))
+            || (0..appends.len()).any(|j| ctx.private_keys.contains(&format!("{base}.append.{j}")));
         let under_secrets = path.split('/').any(|c| c == "secrets");
         if key_block || under_secrets {
             let why = if key_block {

@@ -5,7 +5,8 @@
 //! the type checks, unknown-key reports and renaming, and calls back into
 //! [`Special`] handlers for the few fields that are not a plain rename.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 use serde_json::{Map, Value as Json};
@@ -105,7 +106,10 @@ pub const fn f11(key: &'static str, ty: Ty) -> Field {
 pub const STRS: Ty = Ty::List(&Ty::Str);
 
 /// snake_case → camelCase, with Ignition's `MiB` spelling.
-pub fn camel(key: &str) -> String {
+pub fn camel(key: &str) -> Cow<'_, str> {
+    if !key.contains('_') {
+        return Cow::Borrowed(key);
+    }
     let mut out = String::with_capacity(key.len());
     for (i, part) in key.split('_').enumerate() {
         if i == 0 {
@@ -120,7 +124,7 @@ pub fn camel(key: &str) -> String {
             }
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Everything the walk produces besides the JSON itself.
@@ -132,6 +136,9 @@ pub struct Ctx<'a> {
     pub spans: HashMap<String, Span>,
     /// Captured nodes by output path of their parent object + key.
     pub captured: Vec<(String, &'static str, Node)>,
+    /// Output paths of embedded contents holding a private key block,
+    /// noted while the raw bytes are at hand.
+    pub private_keys: HashSet<String>,
 }
 
 impl<'a> Ctx<'a> {
@@ -142,6 +149,15 @@ impl<'a> Ctx<'a> {
             diags: Diagnostics::default(),
             spans: HashMap::new(),
             captured: Vec::new(),
+            private_keys: HashSet::new(),
+        }
+    }
+
+    /// Notes embedded `data` at output `path` if it holds a private key.
+    pub fn note_embedded(&mut self, data: &[u8], path: &str) {
+        let has = |needle: &[u8]| data.windows(needle.len()).any(|w| w == needle);
+        if has(b"-----BEGIN") && has(b"PRIVATE KEY-----") {
+            self.private_keys.insert(path.to_string());
         }
     }
 
@@ -222,7 +238,7 @@ impl<'a> Ctx<'a> {
                 continue;
             };
             let json = if field.json.is_empty() {
-                camel(field.key)
+                camel(field.key).into_owned()
             } else {
                 field.json.to_string()
             };
@@ -466,6 +482,7 @@ impl<'a> Ctx<'a> {
             self.check_child_config(data, node.span, path);
         }
         if let Some(data) = data {
+            self.note_embedded(&data, path);
             let compression = obj
                 .get("compression")
                 .and_then(Json::as_str)
