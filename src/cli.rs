@@ -12,7 +12,10 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Download and verify Flatcar PXE releases into a local mirror.
+    Mirror(crate::mirror::MirrorArgs),
+}
 
 #[cfg(test)]
 mod tests {
