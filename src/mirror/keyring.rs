@@ -329,3 +329,97 @@ mod tests {
         assert!("F88C".parse::<Fingerprint>().is_err());
     }
 }
+
+#[cfg(test)]
+#[path = "../../tests/support/keys.rs"]
+mod testkeys;
+
+#[cfg(test)]
+mod key_tests {
+    use pgp::composed::{Deserializable, DetachedSignature};
+    use pgp::crypto::hash::HashAlgorithm;
+    use pgp::packet::RevocationCode;
+
+    use super::testkeys::{TestKey, now};
+    use super::*;
+
+    fn check(key: &TestKey, sig: &[u8]) -> Result<Fingerprint> {
+        let keyring = Keyring::parse(
+            key.armored_public().as_bytes(),
+            &key.fingerprint_hex().parse()?,
+            "test key",
+        )?;
+        let (sig, _) = DetachedSignature::from_reader_single(sig)?;
+        keyring.signer_for(&sig.signature).map(|s| s.fingerprint)
+    }
+
+    #[test]
+    fn accepts_a_bound_signing_subkey() {
+        let mut key = TestKey::generate(1, 100);
+        let sig = key.sign(b"data");
+        let signer = check(&key, &sig).unwrap();
+        assert_eq!(
+            Some(signer),
+            Fingerprint::of(&key.public.public_subkeys[0].key)
+        );
+    }
+
+    #[test]
+    fn refuses_a_key_with_another_fingerprint() {
+        let key = TestKey::generate(2, 100);
+        let err = Keyring::parse(
+            key.armored_public().as_bytes(),
+            &Fingerprint::flatcar(),
+            "k.asc",
+        )
+        .err()
+        .unwrap();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("mkstick trusts only F88CFEDEFF29A5B4D9523864E25D9AED0593B34A"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn expired_subkey_is_reported_but_older_signatures_stay_valid() {
+        let mut key = TestKey::generate(3, 10_000);
+        key.expire_subkey(5_000);
+        let late = key.sign(b"data");
+        let msg = format!("{:#}", check(&key, &late).unwrap_err());
+        assert!(msg.contains("expired on"), "{msg}");
+        let early = key.sign_at(b"data", HashAlgorithm::Sha512, now() - 8_000);
+        assert!(check(&key, &early).is_ok());
+    }
+
+    #[test]
+    fn revoked_subkey_is_reported() {
+        let mut key = TestKey::generate(4, 100);
+        let sig = key.sign(b"data");
+        key.revoke_subkey(RevocationCode::KeyCompromised);
+        let msg = format!("{:#}", check(&key, &sig).unwrap_err());
+        assert!(
+            msg.contains("was revoked on") && msg.contains("KeyCompromised"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn retired_subkey_keeps_earlier_signatures() {
+        let mut key = TestKey::generate(5, 10_000);
+        let early = key.sign_at(b"data", HashAlgorithm::Sha512, now() - 5_000);
+        key.revoke_subkey(RevocationCode::KeyRetired);
+        assert!(check(&key, &early).is_ok());
+        let late = key.sign_at(b"data", HashAlgorithm::Sha512, now() + 5);
+        assert!(format!("{:#}", check(&key, &late).unwrap_err()).contains("revoked"));
+    }
+
+    #[test]
+    fn signature_from_a_foreign_key_names_the_issuer() {
+        let key = TestKey::generate(6, 100);
+        let mut other = TestKey::generate(7, 100);
+        let sig = other.sign(b"data");
+        let msg = format!("{:#}", check(&key, &sig).unwrap_err());
+        assert!(msg.contains("not made by a subkey"), "{msg}");
+    }
+}
