@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
-use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, RANGE};
+use reqwest::header::{CONNECTION, CONTENT_LENGTH, CONTENT_RANGE, RANGE};
 
 use super::inspect::{Chunk, Feed};
 use super::progress::{FileProgress, Progress};
@@ -127,7 +127,7 @@ impl Fetcher {
         let mut announced = known_len.is_some();
         let result = self.retrying(url, |progressed| {
             let before = state.written;
-            let result = self.attempt(url, &mut state, &bar, &mut announced);
+            let result = self.attempt(url, &mut state, &bar, known_len, &mut announced);
             *progressed = state.written > before;
             result
         });
@@ -141,9 +141,24 @@ impl Fetcher {
     }
 
     fn send(&self, url: &str, from: Option<u64>) -> Result<Response, Failure> {
+        self.send_with(url, from, false)
+    }
+
+    /// `own_connection`: ask for the connection to close after this reply.
+    /// Large files gain nothing from keep-alive, and a transfer cut short
+    /// then never leaves a half-read connection behind.
+    fn send_with(
+        &self,
+        url: &str,
+        from: Option<u64>,
+        own_connection: bool,
+    ) -> Result<Response, Failure> {
         let mut req = self.client.get(url);
         if let Some(offset) = from {
             req = req.header(RANGE, format!("bytes={offset}-"));
+        }
+        if own_connection {
+            req = req.header(CONNECTION, "close");
         }
         req.send().map_err(|e| Failure::Retry(anyhow!(e)))
     }
@@ -154,10 +169,11 @@ impl Fetcher {
         url: &str,
         state: &mut State,
         bar: &FileProgress,
+        known_len: Option<u64>,
         announced: &mut bool,
     ) -> Result<(), Failure> {
         let from = (state.written > 0).then_some(state.written);
-        let mut resp = self.send(url, from)?;
+        let mut resp = self.send_with(url, from, true)?;
         let total = match resp.status() {
             StatusCode::PARTIAL_CONTENT => {
                 let range = content_range(&resp).ok_or_else(|| {
@@ -190,6 +206,9 @@ impl Fetcher {
             }
             _ => return Err(status_failure(&resp, url)),
         };
+        // A chunked reply announces no length; the HEAD reply's length still
+        // tells a complete body from one cut short.
+        let total = total.or(known_len);
         if let (Some(total), false) = (total, *announced) {
             bar.set_len(total);
             self.progress.expect(total);
