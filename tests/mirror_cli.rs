@@ -73,7 +73,7 @@ fn unknown_version_fails_naming_the_url() {
     let err = stderr(&out);
     let url = format!("{}/beta/amd64-usr/current/version.txt", server.base);
     assert!(
-        err.contains(&format!("error: resolving `current` for beta/amd64")),
+        err.contains("error: resolving `current` for beta/amd64"),
         "{err}"
     );
     assert!(err.contains(&format!("{url}: HTTP 404 Not Found")), "{err}");
