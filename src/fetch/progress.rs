@@ -62,9 +62,11 @@ impl Progress {
         }
     }
 
-    /// Removes the bars from the terminal.
+    /// Removes the bars from the terminal; the handle stays usable for the
+    /// next batch (e.g. the next architecture), starting from zero.
     pub fn finish(&self) {
-        self.overall.finish_and_clear();
+        self.overall.set_length(0);
+        self.overall.set_position(0);
         // Same as above: clearing is cosmetic.
         let _ = self.multi.clear();
     }
