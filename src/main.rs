@@ -9,6 +9,7 @@ fn main() -> ExitCode {
         None => mkstick::write::run(&cli.write),
         Some(Command::Inspect(args)) => mkstick::inspect::run(args),
         Some(Command::Ignite(args)) => mkstick::ignite::run(args),
+        Some(Command::Mirror(args)) => mkstick::mirror::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::SecretsSchema(args)) => {
             if args.markdown {
                 print!("{}", mkstick::secrets::schema::markdown_table());

@@ -1,0 +1,98 @@
+//! Download+verify throughput of `mkstick mirror` against `curl -o` on the
+//! same loopback server in the same run, and mkstick's peak memory.
+//!
+//! Run: `cargo bench --bench fetch` (MKSTICK_BENCH_MB=400 by default).
+//! The file is served by an in-process tiny_http server; both clients write
+//! to the same temporary directory. Best of 3 runs each.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::fixture::{Fixture, INITRD, VERSION};
+use support::server::Server;
+
+fn main() {
+    let mb: usize = std::env::var("MKSTICK_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400);
+    let len = mb * 1024 * 1024;
+    eprintln!("preparing a signed {mb} MiB initrd...");
+    let fx = Fixture::with_sizes(99, 4096, len);
+    let server = Server::start(&fx.cdn());
+    let url = format!("{}{}", server.base, Fixture::url_path(INITRD));
+
+    let mut mkstick = Vec::new();
+    for i in 0..3 {
+        let dir = fx.dir.path().join(format!("mirror{i}"));
+        let start = Instant::now();
+        let status = Command::new(env!("CARGO_BIN_EXE_mkstick"))
+            .arg("mirror")
+            .arg(&dir)
+            .args(["--base-url", &server.base, "--version", VERSION])
+            .arg("--keyring")
+            .arg(fx.keyring())
+            .env("MKSTICK_TEST_SIGNING_FINGERPRINT", fx.fingerprint())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("running mkstick");
+        assert!(status.success(), "mkstick mirror failed");
+        mkstick.push(start.elapsed());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+    let peak_kib = children_max_rss_kib();
+
+    let mut curl = Vec::new();
+    for _ in 0..3 {
+        let out = fx.dir.path().join("curl.out");
+        let start = Instant::now();
+        let status = Command::new("curl")
+            .args(["-s", "-f", "-o"])
+            .arg(&out)
+            .arg(&url)
+            .status()
+            .expect("running curl (is it installed?)");
+        assert!(status.success(), "curl failed");
+        curl.push(start.elapsed());
+        assert_eq!(std::fs::metadata(&out).unwrap().len(), len as u64);
+        std::fs::remove_file(&out).ok();
+    }
+
+    let best = |v: &[Duration]| v.iter().min().copied().unwrap_or_default();
+    let rate = |d: Duration| len as f64 / d.as_secs_f64() / 1e6;
+    let (m, c) = (best(&mkstick), best(&curl));
+    println!("file: {mb} MiB over {}", server.base);
+    println!(
+        "curl -o                    : {:7.3} s  {:7.1} MB/s  (runs {:?})",
+        c.as_secs_f64(),
+        rate(c),
+        curl
+    );
+    println!(
+        "mkstick mirror (sig+sha512): {:7.3} s  {:7.1} MB/s  (runs {:?})",
+        m.as_secs_f64(),
+        rate(m),
+        mkstick
+    );
+    println!(
+        "throughput ratio mkstick/curl: {:.2} (target >= 0.80)",
+        rate(m) / rate(c)
+    );
+    println!(
+        "mkstick peak RSS: {:.1} MiB (target < 64 MiB)",
+        peak_kib as f64 / 1024.0
+    );
+}
+
+/// Largest resident set of any child waited for so far (the mkstick runs).
+fn children_max_rss_kib() -> i64 {
+    // SAFETY: getrusage only writes into the zeroed struct we pass.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage.ru_maxrss
+    }
+}

@@ -1,0 +1,254 @@
+//! Flatcar's release layout: `<base>/<channel>/<arch>-usr/<version>/<file>`,
+//! the same on the CDN and in a mirror directory.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+/// The Flatcar CDN origin (no redirect, unlike `<channel>.release.flatcar-linux.net`).
+pub const DEFAULT_BASE_URL: &str = "https://flatcar.cdn.cncf.io";
+
+/// The PXE kernel (it embeds the first-stage initramfs).
+pub const KERNEL: &str = "flatcar_production_pxe.vmlinuz";
+/// Where the kernel's signature may live instead: newer releases publish the
+/// kernel under its generic name and sign only that name.
+pub const KERNEL_SIG_FALLBACK: &str = "flatcar_production_image.vmlinuz.sig";
+/// The PXE initrd (the `/usr` squashfs, about 375 MB).
+pub const INITRD: &str = "flatcar_production_pxe_image.cpio.gz";
+/// `FLATCAR_VERSION=...` and friends.
+pub const VERSION_TXT: &str = "version.txt";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Stable,
+    Beta,
+    Alpha,
+    Lts,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Stable => "stable",
+            Channel::Beta => "beta",
+            Channel::Alpha => "alpha",
+            Channel::Lts => "lts",
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    Amd64,
+    Arm64,
+}
+
+impl Arch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+
+    /// The board directory name, e.g. `amd64-usr`.
+    pub fn board(self) -> String {
+        format!("{}-usr", self.as_str())
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A concrete Flatcar version such as `4593.2.5`: dot-separated numbers,
+/// so it is always safe as a path segment and in a URL.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Version(String);
+
+impl Version {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Version {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let parts: Vec<&str> = s.split('.').collect();
+        let numeric = parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()));
+        if !(2..=4).contains(&parts.len()) || !numeric {
+            bail!("{s:?} is not a Flatcar version (expected numbers like 4593.2.5, or `current`)");
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl TryFrom<String> for Version {
+    type Error = anyhow::Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<Version> for String {
+    fn from(v: Version) -> String {
+        v.0
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What the user asked for: a pinned version, or whatever `current` names today.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VersionSpec {
+    Current,
+    Exact(Version),
+}
+
+impl FromStr for VersionSpec {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "current" => Ok(VersionSpec::Current),
+            v => v.parse().map(VersionSpec::Exact),
+        }
+    }
+}
+
+impl fmt::Display for VersionSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VersionSpec::Current => f.write_str("current"),
+            VersionSpec::Exact(v) => v.fmt(f),
+        }
+    }
+}
+
+/// Where one release lives, locally and remotely.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReleaseId {
+    pub channel: Channel,
+    pub arch: Arch,
+    pub version: Version,
+}
+
+impl ReleaseId {
+    /// `<root>/<channel>/<arch>-usr/<version>`
+    pub fn dir(&self, root: &Path) -> PathBuf {
+        board_dir(root, self.channel, self.arch).join(self.version.as_str())
+    }
+
+    /// `<base>/<channel>/<arch>-usr/<version>/<file>`
+    pub fn url(&self, base: &str, file: &str) -> String {
+        format!(
+            "{}/{file}",
+            board_url(base, self.channel, self.arch, self.version.as_str())
+        )
+    }
+}
+
+impl fmt::Display for ReleaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.channel, self.arch.board(), self.version)
+    }
+}
+
+/// `<root>/<channel>/<arch>-usr`
+pub fn board_dir(root: &Path, channel: Channel, arch: Arch) -> PathBuf {
+    root.join(channel.as_str()).join(arch.board())
+}
+
+/// `<base>/<channel>/<arch>-usr/<version or current>`
+pub fn board_url(base: &str, channel: Channel, arch: Arch, version: &str) -> String {
+    format!(
+        "{}/{}/{}/{version}",
+        base.trim_end_matches('/'),
+        channel,
+        arch.board()
+    )
+}
+
+/// Reads `FLATCAR_VERSION` from a `version.txt`.
+pub fn parse_version_txt(text: &str, source: &str) -> Result<Version> {
+    let value = text
+        .lines()
+        .filter_map(|line| line.trim().split_once('='))
+        .find(|(key, _)| key.trim() == "FLATCAR_VERSION")
+        .map(|(_, value)| value.trim().trim_matches(['"', '\'']))
+        .with_context(|| format!("{source} has no FLATCAR_VERSION= line"))?;
+    value
+        .parse()
+        .with_context(|| format!("reading FLATCAR_VERSION from {source}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_safe_path_segments() {
+        assert!("4593.2.5".parse::<Version>().is_ok());
+        for bad in [
+            "",
+            "4593",
+            "../x",
+            "4593.2.5/..",
+            "1.2.3.4.5",
+            "1..2",
+            "a.b.c",
+        ] {
+            assert!(bad.parse::<Version>().is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(
+            "current".parse::<VersionSpec>().unwrap(),
+            VersionSpec::Current
+        );
+    }
+
+    #[test]
+    fn layout_matches_the_cdn() {
+        let id = ReleaseId {
+            channel: Channel::Stable,
+            arch: Arch::Amd64,
+            version: "4593.2.5".parse().unwrap(),
+        };
+        assert_eq!(
+            id.url("https://m.example/flatcar/", KERNEL),
+            "https://m.example/flatcar/stable/amd64-usr/4593.2.5/flatcar_production_pxe.vmlinuz"
+        );
+        assert_eq!(
+            id.dir(Path::new("/m")),
+            Path::new("/m/stable/amd64-usr/4593.2.5")
+        );
+    }
+
+    #[test]
+    fn reads_version_txt() {
+        let text = "FLATCAR_BUILD=4593\nFLATCAR_VERSION=4593.2.5\nFLATCAR_VERSION_ID=4593.2.5\n";
+        assert_eq!(parse_version_txt(text, "v").unwrap().as_str(), "4593.2.5");
+        let err = parse_version_txt("FLATCAR_BUILD=1\n", "v.txt").unwrap_err();
+        assert!(format!("{err:#}").contains("v.txt has no FLATCAR_VERSION"));
+        assert!(parse_version_txt("FLATCAR_VERSION=../../etc\n", "v").is_err());
+    }
+}

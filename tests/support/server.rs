@@ -1,0 +1,220 @@
+//! A static HTTP server on 127.0.0.1 (tiny_http) for tests and benchmarks:
+//! serves a directory with Range support, logs every request, and can drop
+//! the connection part-way through a file to simulate a flaky network.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use tiny_http::{Header, Method, Response, StatusCode};
+
+/// One logged request.
+#[derive(Clone, Debug)]
+pub struct Hit {
+    pub method: String,
+    pub path: String,
+    pub range: Option<String>,
+    pub status: u16,
+}
+
+/// Makes the server stop sending a file after `after` bytes of its body,
+/// for the first `times` GET requests of `path`.
+#[derive(Clone, Debug)]
+pub struct Drop {
+    pub path: String,
+    pub after: u64,
+    pub times: u32,
+}
+
+pub struct Server {
+    pub base: String,
+    hits: Arc<Mutex<Vec<Hit>>>,
+    server: Arc<tiny_http::Server>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    pub fn start(root: &Path) -> Self {
+        Self::with_drops(root, Vec::new())
+    }
+
+    pub fn with_drops(root: &Path, drops: Vec<Drop>) -> Self {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("binding 127.0.0.1"));
+        let port = server.server_addr().to_ip().expect("an IP address").port();
+        let hits = Arc::new(Mutex::new(Vec::new()));
+        let thread = {
+            let server = Arc::clone(&server);
+            let hits = Arc::clone(&hits);
+            let root = root.to_owned();
+            let drops = Mutex::new(drops);
+            std::thread::spawn(move || {
+                for req in server.incoming_requests() {
+                    let range = req
+                        .headers()
+                        .iter()
+                        .find(|h| h.field.equiv("Range"))
+                        .map(|h| h.value.as_str().to_owned());
+                    let path = req.url().split('?').next().unwrap_or_default().to_owned();
+                    let method = req.method().clone();
+                    let drop_after = if method == Method::Get {
+                        take_drop(&drops, &path)
+                    } else {
+                        None
+                    };
+                    let (status, response) = respond(&root, &path, range.as_deref());
+                    hits.lock().unwrap().push(Hit {
+                        method: method.to_string(),
+                        path,
+                        range,
+                        status,
+                    });
+                    // The client may hang up early (dropped or refused transfers).
+                    let _ = match drop_after {
+                        Some(after) => send_cut_short(req, status, response, after),
+                        None => req.respond(response),
+                    };
+                }
+            })
+        };
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            hits,
+            server,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn hits(&self) -> Vec<Hit> {
+        self.hits.lock().unwrap().clone()
+    }
+
+    /// Bytes of file bodies sent for GETs of `path` (status 200 or 206).
+    pub fn gets(&self, path_suffix: &str) -> Vec<Hit> {
+        self.hits()
+            .into_iter()
+            .filter(|h| h.method == "GET" && h.path.ends_with(path_suffix))
+            .collect()
+    }
+
+    pub fn clear(&self) {
+        self.hits.lock().unwrap().clear();
+    }
+}
+
+impl std::ops::Drop for Server {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn take_drop(drops: &Mutex<Vec<Drop>>, path: &str) -> Option<u64> {
+    let mut drops = drops.lock().unwrap();
+    let d = drops.iter_mut().find(|d| d.path == path && d.times > 0)?;
+    d.times -= 1;
+    Some(d.after)
+}
+
+type Body = Box<dyn Read + Send>;
+
+fn respond(root: &Path, path: &str, range: Option<&str>) -> (u16, Response<Body>) {
+    let Some(file_path) = resolve(root, path) else {
+        return text(404, "not found");
+    };
+    let Ok(mut file) = File::open(&file_path) else {
+        return text(404, "not found");
+    };
+    let Ok(len) = file.metadata().map(|m| m.len()) else {
+        return text(404, "not found");
+    };
+    if !file_path.is_file() {
+        return text(404, "not found");
+    }
+    let start = match range
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.strip_suffix('-'))
+    {
+        Some(n) => match n.parse::<u64>() {
+            Ok(n) if n < len => Some(n),
+            Ok(_) => {
+                let header = Header::from_bytes("Content-Range", format!("bytes */{len}")).unwrap();
+                let (status, resp) = text(416, "range not satisfiable");
+                return (status, resp.with_header(header));
+            }
+            Err(_) => return text(400, "bad range"),
+        },
+        None => None,
+    };
+    let offset = start.unwrap_or(0);
+    file.seek(SeekFrom::Start(offset))
+        .expect("seeking the served file");
+    let body_len = len - offset;
+    let body: Body = Box::new(file);
+    let mut headers = vec![Header::from_bytes("Accept-Ranges", "bytes").unwrap()];
+    let status = if let Some(start) = start {
+        headers.push(
+            Header::from_bytes("Content-Range", format!("bytes {start}-{}/{len}", len - 1))
+                .unwrap(),
+        );
+        206
+    } else {
+        200
+    };
+    // A fixed Content-Length (never chunked), so a dropped connection shows
+    // as an incomplete body, as it would from nginx serving a file.
+    let resp = Response::new(
+        StatusCode(status),
+        headers,
+        body,
+        Some(body_len as usize),
+        None,
+    )
+    .with_chunked_threshold(usize::MAX);
+    (status, resp)
+}
+
+/// Sends the head of `response` and only `after` bytes of its body, then
+/// closes the connection, as a broken network would.
+fn send_cut_short(
+    req: tiny_http::Request,
+    status: u16,
+    response: Response<Body>,
+    after: u64,
+) -> io::Result<()> {
+    let mut head = format!("HTTP/1.1 {status} X\r\nConnection: close\r\n");
+    for h in response.headers() {
+        head.push_str(&format!("{}: {}\r\n", h.field, h.value));
+    }
+    let len = response.data_length().unwrap_or(0);
+    head.push_str(&format!("Content-Length: {len}\r\n\r\n"));
+    let mut out = req.into_writer();
+    out.write_all(head.as_bytes())?;
+    io::copy(&mut response.into_reader().take(after), &mut out)?;
+    out.flush()
+    // Dropping the writer shuts the socket down for writing: the client sees
+    // the body end early.
+}
+
+fn text(status: u16, body: &str) -> (u16, Response<Body>) {
+    let bytes = body.as_bytes().to_vec();
+    let len = bytes.len();
+    let body: Body = Box::new(io::Cursor::new(bytes));
+    (
+        status,
+        Response::new(StatusCode(status), vec![], body, Some(len), None),
+    )
+}
+
+/// Maps a URL path under `root`, refusing anything that could escape it.
+fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
+    let rel = Path::new(url_path.trim_start_matches('/'));
+    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return None;
+    }
+    Some(root.join(rel))
+}
