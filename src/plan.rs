@@ -1,7 +1,7 @@
 //! Inputs → a validated [`Plan`]: every byte of the stick, decided before any
 //! target is opened. All user errors surface here.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail, ensure};
@@ -167,6 +167,17 @@ impl Environment {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// mkstick's download cache: `$XDG_CACHE_HOME/mkstick`, else `~/.cache/mkstick`.
+    pub fn cache_dir(&self) -> Result<PathBuf> {
+        match (self.var("XDG_CACHE_HOME"), self.var("HOME")) {
+            (Some(xdg), _) if !xdg.is_empty() => Ok(PathBuf::from(xdg).join("mkstick")),
+            (_, Some(home)) if !home.is_empty() => Ok(PathBuf::from(home).join(".cache/mkstick")),
+            _ => bail!(
+                "neither XDG_CACHE_HOME nor HOME is set: no place for mkstick's download cache"
+            ),
+        }
+    }
 }
 
 /// Serializes with `Display` (versions as "4593.2.5").
@@ -302,7 +313,7 @@ impl Plan {
             ignition,
         };
 
-        let ipxe = load_ipxe(args)?;
+        let ipxe = load_ipxe(args, env)?;
         let mut esp_files: Vec<PlannedFile> = ipxe
             .iter()
             .map(|b| PlannedFile::new(b.arch.boot_path(), b.bytes.to_vec()))
@@ -523,22 +534,37 @@ fn load_ignition(file: Option<&Path>) -> Result<Vec<u8>> {
     Ok(text.into_bytes())
 }
 
-fn load_ipxe(args: &WriteArgs) -> Result<Vec<IpxeBinary>> {
+fn load_ipxe(args: &WriteArgs, env: &Environment) -> Result<Vec<IpxeBinary>> {
     let arches: &[EfiArch] = match args.arch {
         Arch::Amd64 => &[EfiArch::Amd64],
         Arch::Arm64 => &[EfiArch::Arm64],
         Arch::All => &[EfiArch::Amd64, EfiArch::Arm64],
     };
-    if args.ipxe_url.is_some() {
-        bail!(
-            "--ipxe-url needs the downloader, which is not in this build; download the file and pass --ipxe-efi"
-        );
-    }
+    // clap makes --ipxe-url and --ipxe-sha256 come together.
+    let downloaded = match (&args.ipxe_url, &args.ipxe_sha256) {
+        (Some(url), Some(sha)) => {
+            ensure!(
+                args.ipxe_efi.is_none(),
+                "--ipxe-url and --ipxe-efi both name the amd64 binary; pass one"
+            );
+            secrets::format::check_url(url, &["http", "https"])
+                .with_context(|| format!("--ipxe-url {url:?}"))?;
+            let sha: crate::fetch::Sha256Digest = sha.parse().with_context(|| {
+                format!("--ipxe-sha256 {sha:?} is not a SHA-256 (64 hex digits)")
+            })?;
+            Some(crate::fetch::download_sha256(
+                url,
+                &sha,
+                &env.cache_dir()?.join("ipxe"),
+            )?)
+        }
+        _ => None,
+    };
     arches
         .iter()
         .map(|&arch| {
             let explicit = match arch {
-                EfiArch::Amd64 => args.ipxe_efi.as_deref(),
+                EfiArch::Amd64 => downloaded.as_deref().or(args.ipxe_efi.as_deref()),
                 EfiArch::Arm64 => args.ipxe_efi_arm64.as_deref(),
             };
             ipxe::resolve(arch, explicit)

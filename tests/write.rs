@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod support;
+
 const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
 const SECRET: &str = "s3cr3t-token-value";
 
@@ -331,4 +333,74 @@ fn arch_all_carries_both_binaries_and_picks_by_build() {
         text.contains("iseq ${buildarch} arm64 && set arch arm64 || set arch amd64"),
         "{text}"
     );
+}
+
+#[test]
+fn ipxe_url_downloads_verifies_and_caches() {
+    let c = Case::new();
+    let www = c.path("www");
+    std::fs::create_dir(&www).unwrap();
+    std::fs::copy(ipxe(), www.join("ipxe.efi")).unwrap();
+    let server = support::server::Server::start(&www);
+    let url = format!("{}/ipxe.efi", server.base);
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(std::fs::read(ipxe()).unwrap()))
+    };
+    let cache = c.path("cache");
+    let run = |extra: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        cmd.env_clear()
+            .env("XDG_CACHE_HOME", &cache)
+            .current_dir(c.dir.path())
+            .args([
+                "--ignition",
+                "node.ign",
+                "--flatcar-version",
+                "4593.2.5",
+                "--yes",
+            ])
+            .args(extra);
+        cmd.output().unwrap()
+    };
+    ok(&run(&[
+        "--image",
+        "a.img",
+        "--ipxe-url",
+        &url,
+        "--ipxe-sha256",
+        &sha,
+    ]));
+    // The second build comes from the cache: no further download.
+    ok(&run(&[
+        "--image",
+        "b.img",
+        "--ipxe-url",
+        &url,
+        "--ipxe-sha256",
+        &sha,
+    ]));
+    assert_eq!(server.gets("/ipxe.efi").len(), 1, "{:?}", server.hits());
+    assert_eq!(
+        std::fs::read(c.path("a.img")).unwrap(),
+        std::fs::read(c.path("b.img")).unwrap()
+    );
+
+    let wrong = "0".repeat(64);
+    let out = run(&[
+        "--image",
+        "c.img",
+        "--ipxe-url",
+        &url,
+        "--ipxe-sha256",
+        &wrong,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&url), "the error names the URL: {err}");
+    assert!(!c.path("c.img").exists());
+    let cached = std::fs::read_dir(cache.join("mkstick/ipxe"))
+        .unwrap()
+        .count();
+    assert_eq!(cached, 1, "only the verified file stays in the cache");
 }
