@@ -12,7 +12,10 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Boot a stick in QEMU (UEFI): interactively, or as a pass/fail smoke test.
+    QemuTest(crate::qemu::QemuTestArgs),
+}
 
 #[cfg(test)]
 mod tests {

@@ -5,3 +5,4 @@
 //! target is opened for writing.
 
 pub mod cli;
+pub mod qemu;

@@ -7,7 +7,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
         None => Ok(ExitCode::SUCCESS),
-        Some(command) => match command {},
+        Some(command) => match command {
+            Command::QemuTest(args) => mkstick::qemu::run(args),
+        },
     };
     match result {
         Ok(code) => code,
