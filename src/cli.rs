@@ -1,20 +1,263 @@
 //! The command line: the write arguments at the top level, plus subcommands.
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Make a USB stick that boots diskless Flatcar Container Linux nodes over the
-/// network with iPXE.
+/// network with iPXE, configured by Ignition, with a read-only secrets volume.
+///
+/// Write a stick:      sudo mkstick /dev/sdX
+/// Or an image file:   mkstick --image stick.img
+/// Preview the plan:   mkstick --image stick.img --dry-run
 #[derive(Debug, Parser)]
-#[command(name = "mkstick", version, about, long_about = None)]
+#[command(
+    name = "mkstick",
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    args_override_self = true,
+    after_long_help = secrets_help()
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub write: WriteArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Read a stick or image back: layout, boot script, manifest, secret key
+    /// names (never values), and whether it still matches its manifest.
+    Inspect(InspectArgs),
+    /// Print the secrets volume's schema as JSON Schema (or a Markdown table).
+    SecretsSchema(SecretsSchemaArgs),
     /// Boot a stick in QEMU (UEFI): interactively, or as a pass/fail smoke test.
-    QemuTest(crate::qemu::QemuTestArgs),
+    QemuTest(Box<crate::qemu::QemuTestArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Image file or block device to read.
+    pub target: PathBuf,
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretsSchemaArgs {
+    /// Print the Markdown table used in the README instead.
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    #[default]
+    Amd64,
+    Arm64,
+    /// Both binaries on the stick; the script picks by iPXE's build.
+    All,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    #[default]
+    Stable,
+    Beta,
+    Alpha,
+    Lts,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Stable => "stable",
+            Channel::Beta => "beta",
+            Channel::Alpha => "alpha",
+            Channel::Lts => "lts",
+        }
+    }
+}
+
+/// What to write and where. Every input is validated before anything is opened
+/// for writing.
+#[derive(Clone, Debug, Args, Default)]
+pub struct WriteArgs {
+    /// Block device to write (e.g. /dev/sdb). Needs root. Everything on it is lost.
+    #[arg(value_name = "DEVICE", conflicts_with = "image")]
+    pub device: Option<PathBuf>,
+
+    /// Write an image file instead of a device (no root needed). Copy it to a
+    /// stick later with any flasher.
+    #[arg(long, value_name = "FILE")]
+    pub image: Option<PathBuf>,
+
+    /// Do not ask before overwriting a device or an existing image file.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Allow a non-removable device (an internal disk!).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print the plan (layout, files, kernel arguments, components) and write
+    /// nothing. Secret values are redacted.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// With --dry-run: print the plan as JSON.
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
+
+    // --- What the node boots --------------------------------------------------
+    /// Flatcar release channel.
+    #[arg(long, value_enum, default_value_t = Channel::Stable, help_heading = "Flatcar")]
+    pub channel: Channel,
+
+    /// Flatcar version to boot, e.g. 4593.2.5 (reproducible boots), or "current".
+    #[arg(
+        long,
+        default_value = "current",
+        value_name = "VERSION",
+        help_heading = "Flatcar"
+    )]
+    pub flatcar_version: String,
+
+    /// CPU architecture of the nodes.
+    #[arg(long, value_enum, default_value_t = Arch::Amd64, help_heading = "Flatcar")]
+    pub arch: Arch,
+
+    /// Where the Flatcar releases live: the CDN or your mirror (`mkstick mirror`).
+    /// The script appends /CHANNEL/ARCH-usr/VERSION/.
+    #[arg(
+        long,
+        default_value = "https://flatcar.cdn.cncf.io",
+        value_name = "URL",
+        help_heading = "Flatcar"
+    )]
+    pub base_url: String,
+
+    /// Kernel consoles, space separated (each becomes console=...).
+    #[arg(
+        long,
+        default_value = "tty0 ttyS0,115200n8",
+        value_name = "CONSOLES",
+        help_heading = "Flatcar"
+    )]
+    pub console: String,
+
+    // --- Ignition and node identity ----------------------------------------------
+    /// Ignition config to embed in the stick (.ign/.json as is; .yml/.yaml is
+    /// transpiled first). Default: the node config built into mkstick.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "ignition_url",
+        help_heading = "Node"
+    )]
+    pub ignition: Option<PathBuf>,
+
+    /// Fetch the Ignition config from this public URL at boot instead (nothing
+    /// secret may be in it).
+    #[arg(long, env = "IGN_PATH", value_name = "URL", help_heading = "Node")]
+    pub ignition_url: Option<String>,
+
+    /// SSH public key for the `core` user (passed as sshkey= on the kernel command line).
+    #[arg(long, env = "SSH_KEY_PATH", value_name = "FILE", help_heading = "Node")]
+    pub ssh_key: Option<PathBuf>,
+
+    /// Host name of the node (a FQDN if Namecheap DDNS is on).
+    #[arg(
+        long,
+        env = "NODE_HOSTNAME",
+        value_name = "NAME",
+        help_heading = "Node"
+    )]
+    pub hostname: Option<String>,
+
+    // --- Secrets ---------------------------------------------------------------
+    /// Read secrets from an env file (KEY=value lines): keeps them out of the
+    /// environment and shell history. Flags override it; it overrides the environment.
+    #[arg(long, value_name = "FILE", help_heading = "Secrets")]
+    pub secrets: Option<PathBuf>,
+
+    /// A k3s setting, e.g. --k3s K3S_TOKEN=... (repeatable; any K3S_* name).
+    #[arg(long, value_name = "K3S_NAME=VALUE", help_heading = "Secrets")]
+    pub k3s: Vec<String>,
+
+    /// Log service host (LOGEXPORT_HOST).
+    #[arg(long, value_name = "HOST", help_heading = "Secrets")]
+    pub logexport_host: Option<String>,
+
+    /// Log service TLS port (LOGEXPORT_PORT).
+    #[arg(long, value_name = "PORT", help_heading = "Secrets")]
+    pub logexport_port: Option<String>,
+
+    /// Heartbeat URL, fetched every 5 minutes (HEARTBEAT_URL).
+    #[arg(long, value_name = "URL", help_heading = "Secrets")]
+    pub heartbeat_url: Option<String>,
+
+    /// Namecheap Dynamic DNS password (NAMECHEAP_DDNS_PASS). Prefer --secrets.
+    #[arg(long, value_name = "PASSWORD", help_heading = "Secrets")]
+    pub namecheap_ddns_pass: Option<String>,
+
+    /// Interface whose address DDNS publishes (NAMECHEAP_DDNS_INTERFACE).
+    #[arg(long, value_name = "IFACE", help_heading = "Secrets")]
+    pub namecheap_ddns_interface: Option<String>,
+
+    // --- iPXE ------------------------------------------------------------------
+    /// iPXE EFI binary for amd64 (default: the distribution's, if new enough).
+    #[arg(long, value_name = "FILE", help_heading = "iPXE")]
+    pub ipxe_efi: Option<PathBuf>,
+
+    /// iPXE EFI binary for arm64 (with --arch arm64 or all).
+    #[arg(long, value_name = "FILE", help_heading = "iPXE")]
+    pub ipxe_efi_arm64: Option<PathBuf>,
+
+    /// Download the amd64 iPXE EFI binary from this URL (needs --ipxe-sha256).
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "ipxe_sha256",
+        help_heading = "iPXE"
+    )]
+    pub ipxe_url: Option<String>,
+
+    /// Expected SHA-256 of the --ipxe-url download.
+    #[arg(long, value_name = "HEX", requires = "ipxe_url", help_heading = "iPXE")]
+    pub ipxe_sha256: Option<String>,
+
+    // --- Layout ----------------------------------------------------------------
+    /// Size of the EFI System Partition in MiB (FAT32: at least 33).
+    #[arg(
+        long,
+        default_value_t = 256,
+        value_name = "MIB",
+        help_heading = "Layout"
+    )]
+    pub esp_size: u64,
+
+    /// Size of the secrets volume in MiB (FAT16: 3 to 1024).
+    #[arg(
+        long,
+        default_value_t = 16,
+        value_name = "MIB",
+        help_heading = "Layout"
+    )]
+    pub secrets_size: u64,
+}
+
+fn secrets_help() -> String {
+    format!(
+        "Secrets volume (also read from the environment, as the seed scripts did):\n\n{}",
+        crate::secrets::schema::markdown_table()
+    )
 }
 
 #[cfg(test)]
@@ -25,5 +268,19 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn image_and_device_conflict() {
+        assert!(Cli::try_parse_from(["mkstick", "/dev/sdz", "--image", "x.img"]).is_err());
+        let cli =
+            Cli::try_parse_from(["mkstick", "--image", "x.img", "--k3s", "K3S_TOKEN=a"]).unwrap();
+        assert_eq!(cli.write.k3s, ["K3S_TOKEN=a"]);
+    }
+
+    #[test]
+    fn subcommands_parse() {
+        let cli = Cli::try_parse_from(["mkstick", "inspect", "x.img"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Inspect(_))));
     }
 }

@@ -4,5 +4,17 @@
 //! Every user error is found while building the [`plan::Plan`], before any
 //! target is opened for writing.
 
+pub mod assets;
+pub mod bootscript;
 pub mod cli;
+pub mod cpio;
+pub mod image;
+pub mod inspect;
+pub mod manifest;
+pub mod plan;
 pub mod qemu;
+pub mod secrets;
+pub mod sshkey;
+pub mod target;
+pub mod verify;
+pub mod write;

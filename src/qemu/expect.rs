@@ -3,11 +3,12 @@
 
 use std::fmt;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use sha2::{Digest, Sha256};
 
 use super::newc;
 use super::stick::StickContents;
+use crate::manifest::Manifest;
 
 /// The env files the stick contract puts on the secrets volume, always.
 pub const SECRET_FILES: [&str; 4] = [
@@ -31,6 +32,13 @@ pub struct Sha256Digest([u8; 32]);
 impl Sha256Digest {
     pub fn of(data: &[u8]) -> Self {
         Self(Sha256::digest(data).into())
+    }
+
+    pub fn from_hex(text: &str) -> Result<Self> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text, &mut bytes)
+            .with_context(|| format!("{text:?} is not a sha256 in hex"))?;
+        Ok(Self(bytes))
     }
 }
 
@@ -91,10 +99,44 @@ impl Expectations {
         })
     }
 
-    /// What a node booted from this stick must see: the contract's kernel
-    /// arguments, the stick's own Ignition config and secrets files (all four
-    /// contract files, whether or not the stick carries them).
+    /// What a node booted from this stick must see. A stick written by
+    /// mkstick says so in its manifest; without one, the stick contract and
+    /// the stick's own files stand in.
     pub fn for_stick(stick: &StickContents) -> Result<Self> {
+        match &stick.manifest {
+            Some(bytes) => Self::from_manifest(&Manifest::parse(bytes)?),
+            None => Self::from_contract(stick),
+        }
+    }
+
+    /// Everything the writer recorded: its kernel arguments, the embedded
+    /// Ignition config's hash and every secrets file with its hash.
+    pub fn from_manifest(manifest: &Manifest) -> Result<Self> {
+        let ignition = match manifest.ignition.strip_prefix("embedded sha256:") {
+            Some(hex) => {
+                Some(Sha256Digest::from_hex(hex).context("the manifest's ignition entry")?)
+            }
+            None => None,
+        };
+        let secrets = manifest
+            .secrets_files
+            .iter()
+            .map(|f| {
+                Ok(SecretFile {
+                    name: f.path.trim_start_matches('/').to_string(),
+                    digest: Some(
+                        Sha256Digest::from_hex(&f.sha256)
+                            .with_context(|| format!("the manifest entry of {}", f.path))?,
+                    ),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Self::new(manifest.kernel_args.clone(), ignition, secrets)
+    }
+
+    /// The contract's kernel arguments, the stick's own Ignition config and
+    /// secrets files (all four contract files, whether or not it has them).
+    pub fn from_contract(stick: &StickContents) -> Result<Self> {
         let mut cmdline: Vec<String> = CONTRACT_ARGS.iter().map(|a| a.to_string()).collect();
         if stick.oem_config.is_some() {
             cmdline.push(OEM_ARG.to_string());
@@ -167,6 +209,7 @@ mod tests {
     fn stick(oem: Option<&[u8]>, secrets: Option<&[(&str, &[u8])]>) -> StickContents {
         StickContents {
             esp: true,
+            manifest: None,
             oem_config: oem.map(<[u8]>::to_vec),
             secrets: secrets.map(|s| s.iter().map(|(n, d)| (n.to_string(), d.to_vec())).collect()),
         }

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use super::accel;
 use super::args::QemuTestArgs;
 use super::firmware::Firmware;
 use super::vm::{Console, Network, Vm, VmSpec};
+use super::{accel, build};
 
 const DEFAULT_MEMORY_MIB: u32 = 4096;
 
@@ -23,20 +23,29 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
             "interactive mode needs a terminal for the serial console; use --smoke for an unattended test"
         );
     }
+    let built = match &args.write.device {
+        Some(_) => None,
+        None => Some(build::build(&args.write, None)?),
+    };
+    let target = match (&built, &args.write.device) {
+        (Some(built), _) => built.path.clone(),
+        (None, Some(device)) => device.clone(),
+        (None, None) => unreachable!("a stick is built when no TARGET is given"),
+    };
     let firmware = Firmware::find(
-        args.arch,
+        args.arch(),
         args.firmware.as_deref(),
         args.firmware_vars.as_deref(),
     )?;
-    let decision = accel::choose(args.accel, args.arch, &firmware)?;
+    let decision = accel::choose(args.accel, args.arch(), &firmware)?;
     let vars = firmware.private_vars()?;
     let spec = VmSpec {
-        arch: args.arch,
+        arch: args.arch(),
         accel: decision.accel,
         memory_mib: args.memory.unwrap_or(DEFAULT_MEMORY_MIB),
         firmware_code: firmware.code.clone(),
         firmware_vars: vars.path.clone(),
-        stick: Some(args.target.clone()),
+        stick: Some(target.clone()),
         network: Network::User {
             ssh_port: Some(args.ssh_port),
         },
@@ -44,7 +53,7 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
     };
     eprintln!(
         "qemu-test: {} with {} ({})",
-        args.target.display(),
+        target.display(),
         decision.accel,
         decision.why
     );

@@ -9,6 +9,7 @@
 
 mod accel;
 mod args;
+mod build;
 mod console;
 mod expect;
 mod firmware;
@@ -47,15 +48,21 @@ pub(crate) enum Event {
     Interrupted,
 }
 
-pub fn run(args: QemuTestArgs) -> Result<ExitCode> {
+pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
+    if let Some(target) = &args.write.device {
+        ensure!(
+            target.exists(),
+            "{} does not exist: give an image file or a block device written by mkstick",
+            target.display()
+        );
+    }
     ensure!(
-        args.target.exists(),
-        "{} does not exist: give an image file or a block device written by mkstick",
-        args.target.display()
+        !args.write.dry_run,
+        "qemu-test builds and boots a stick; --dry-run belongs to the write command"
     );
     if args.smoke {
-        smoke::run(&args)
+        smoke::run(args)
     } else {
-        interactive::run(&args)
+        interactive::run(args)
     }
 }

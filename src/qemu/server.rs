@@ -3,8 +3,8 @@
 //! file names the boot script asks for and reports every request.
 
 use std::io::Cursor;
-use std::sync::Arc;
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, OnceLock};
 use std::thread::{self, JoinHandle};
 
 use anyhow::{Context, Result, anyhow};
@@ -39,20 +39,23 @@ fn route(url: &str) -> Option<Route> {
     }
 }
 
+/// The bytes served; set once the stick (which needs the port) is known.
+struct Files {
+    kernel: Arc<[u8]>,
+    initrd: Arc<[u8]>,
+}
+
 pub struct PayloadServer {
     server: Arc<Server>,
+    files: Arc<OnceLock<Files>>,
     thread: Option<JoinHandle<()>>,
     pub port: u16,
 }
 
 impl PayloadServer {
-    /// Listens on 127.0.0.1:`port` (0: any free port) until dropped.
-    pub fn start(
-        port: u16,
-        kernel: Arc<[u8]>,
-        initrd: Arc<[u8]>,
-        events: Sender<Event>,
-    ) -> Result<Self> {
+    /// Listens on 127.0.0.1:`port` (0: any free port) until dropped. It
+    /// answers 503 until [`PayloadServer::serve`] gives it the files.
+    pub fn start(port: u16, events: Sender<Event>) -> Result<Self> {
         let server = Server::http(("127.0.0.1", port))
             .map_err(|err| anyhow!("{err}"))
             .with_context(|| format!("starting the payload HTTP server on 127.0.0.1:{port}"))?;
@@ -62,13 +65,23 @@ impl PayloadServer {
             .context("the payload server has no IP address")?
             .port();
         let server = Arc::new(server);
-        let serving = Arc::clone(&server);
+        let files = Arc::new(OnceLock::<Files>::new());
+        let (serving, served) = (Arc::clone(&server), Arc::clone(&files));
         let thread = thread::spawn(move || {
             for request in serving.incoming_requests() {
                 let url = request.url().to_string();
+                let Some(files) = served.get() else {
+                    let _ = events.send(Event::Http {
+                        path: url,
+                        status: 503,
+                    });
+                    let _ =
+                        request.respond(Response::from_string("not ready\n").with_status_code(503));
+                    continue;
+                };
                 let body = match route(&url) {
-                    Some(Route::Kernel) => Some(Arc::clone(&kernel)),
-                    Some(Route::Initrd) => Some(Arc::clone(&initrd)),
+                    Some(Route::Kernel) => Some(Arc::clone(&files.kernel)),
+                    Some(Route::Initrd) => Some(Arc::clone(&files.initrd)),
                     None => None,
                 };
                 let status = if body.is_some() { 200 } else { 404 };
@@ -100,9 +113,15 @@ impl PayloadServer {
         });
         Ok(Self {
             server,
+            files,
             thread: Some(thread),
             port,
         })
+    }
+
+    /// Starts serving `kernel` and `initrd`. Only the first call counts.
+    pub fn serve(&self, kernel: Arc<[u8]>, initrd: Arc<[u8]>) {
+        let _ = self.files.set(Files { kernel, initrd });
     }
 }
 
@@ -155,9 +174,9 @@ mod tests {
     #[test]
     fn serves_payload_and_reports_requests() {
         let (tx, rx) = std::sync::mpsc::channel();
-        let server =
-            PayloadServer::start(0, Arc::from(&b"KERNEL"[..]), Arc::from(&b"INITRD"[..]), tx)
-                .unwrap();
+        let server = PayloadServer::start(0, tx).unwrap();
+        assert!(get(server.port, "/x/flatcar_production_pxe.vmlinuz").contains(" 503 "));
+        server.serve(Arc::from(&b"KERNEL"[..]), Arc::from(&b"INITRD"[..]));
         let kernel = get(
             server.port,
             "/stable/amd64-usr/1/flatcar_production_pxe.vmlinuz",
@@ -179,7 +198,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(seen.len(), 3);
-        assert_eq!(seen[2], ("/x/missing.vmlinuz".to_string(), 404));
+        assert_eq!(seen.len(), 4);
+        assert_eq!(seen[3], ("/x/missing.vmlinuz".to_string(), 404));
     }
 }

@@ -5,7 +5,6 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use super::payload::Payload;
 use super::server::PayloadServer;
 use super::vm::{Console, Network, Vm, VmSpec};
 use super::watch::{Failure, Outcome, Watcher};
-use super::{Event, accel, stick};
+use super::{Event, accel, build, stick};
 
 const DEFAULT_TIMEOUT_SECS: u64 = 120;
 /// Enough for the payload; OVMF also starts faster with less memory.
@@ -28,20 +27,36 @@ const DEFAULT_MEMORY_MIB: u32 = 512;
 const TAIL_LINES: usize = 25;
 
 pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
-    let contents = stick::read(&args.target)?;
-    let expectations = Expectations::for_stick(&contents)?;
     let payload = Payload::load(args.payload.as_deref())?;
     let firmware = Firmware::find(
-        args.arch,
+        args.arch(),
         args.firmware.as_deref(),
         args.firmware_vars.as_deref(),
     )?;
-    let decision = accel::choose(args.accel, args.arch, &firmware)?;
+    let decision = accel::choose(args.accel, args.arch(), &firmware)?;
     let vars = firmware.private_vars()?;
 
     let (tx, rx) = mpsc::channel();
-    let initrd: Arc<[u8]> = served_initrd(&payload.base_initrd, &expectations).into();
-    let server = PayloadServer::start(args.http_port, payload.kernel.into(), initrd, tx.clone())?;
+    let server = PayloadServer::start(args.http_port, tx.clone())?;
+    // Without a TARGET, the stick is built now that its base URL is known.
+    let built = match &args.write.device {
+        Some(_) => None,
+        None => Some(build::build(
+            &args.write,
+            Some(format!("http://10.0.2.2:{}", server.port)),
+        )?),
+    };
+    let target = match (&built, &args.write.device) {
+        (Some(built), _) => built.path.clone(),
+        (None, Some(device)) => device.clone(),
+        (None, None) => unreachable!("a stick is built when no TARGET is given"),
+    };
+    let contents = stick::read(&target)?;
+    let expectations = Expectations::for_stick(&contents)?;
+    server.serve(
+        payload.kernel.into(),
+        served_initrd(&payload.base_initrd, &expectations).into(),
+    );
     let interrupt = tx.clone();
     // The handler only reports: the loop below stops QEMU and says so.
     let _ = ctrlc::try_set_handler(move || {
@@ -55,18 +70,18 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
     let log = File::create(&log_path)
         .with_context(|| format!("creating the serial log {}", log_path.display()))?;
     let spec = VmSpec {
-        arch: args.arch,
+        arch: args.arch(),
         accel: decision.accel,
         memory_mib: args.memory.unwrap_or(DEFAULT_MEMORY_MIB),
         firmware_code: firmware.code.clone(),
         firmware_vars: vars.path.clone(),
-        stick: Some(args.target.clone()),
+        stick: Some(target.clone()),
         network: Network::User { ssh_port: None },
         console: Console::Captured,
     };
     println!(
         "qemu-test: smoke test of {} with {} ({})",
-        args.target.display(),
+        target.display(),
         decision.accel,
         decision.why
     );
@@ -75,6 +90,7 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
         payload.dir.display(),
         server.port
     );
+    print!("{}", indent(&expectations.render()));
     let timeout = Duration::from_secs(args.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS));
     let mut vm = Vm::spawn(&spec)?;
     console::capture(&mut vm, Some(log), tx)?;
@@ -173,6 +189,12 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
             }))
         }
     }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("qemu-test:   expect {l}\n"))
+        .collect()
 }
 
 /// A new, kept file in the temporary directory.

@@ -9,8 +9,10 @@ use anyhow::{Context, Result};
 
 use super::newc;
 
-/// Where the stick contract puts the embedded Ignition config.
-pub const OEM_CPIO: &str = "mkstick/oem.cpio";
+use crate::bootscript::OEM_CPIO_PATH;
+use crate::plan::MANIFEST_PATH;
+
+/// Where the embedded Ignition config sits inside `oem.cpio`.
 pub const OEM_CONFIG: &str = "usr/share/oem/config.ign";
 
 /// What was found on the stick. Partitions that are missing are `None`:
@@ -21,6 +23,8 @@ pub struct StickContents {
     pub esp: bool,
     /// `usr/share/oem/config.ign` out of `/mkstick/oem.cpio`, when embedded.
     pub oem_config: Option<Vec<u8>>,
+    /// `/mkstick/manifest.json`: what the writer meant to put on the stick.
+    pub manifest: Option<Vec<u8>>,
     /// Files in the root of the secrets volume (GPT name `secrets`).
     pub secrets: Option<Vec<(String, Vec<u8>)>>,
 }
@@ -52,11 +56,12 @@ pub fn read(path: &Path) -> Result<StickContents> {
                 )
             })?;
             contents.esp = true;
-            contents.oem_config = match read_file(&fs, OEM_CPIO)? {
+            contents.oem_config = match read_file(&fs, OEM_CPIO_PATH)? {
                 Some(archive) => newc::find_file(&archive, OEM_CONFIG)
-                    .with_context(|| format!("reading /{OEM_CPIO} on {}", path.display()))?,
+                    .with_context(|| format!("reading /{OEM_CPIO_PATH} on {}", path.display()))?,
                 None => None,
             };
+            contents.manifest = read_file(&fs, MANIFEST_PATH)?;
         } else if part.name == "secrets" {
             let fs = open_fat(path, start, len)
                 .with_context(|| format!("reading the secrets volume of {}", path.display()))?;

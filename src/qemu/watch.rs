@@ -132,8 +132,8 @@ impl Watcher {
 
     /// A request the guest made to the payload server.
     pub fn http(&mut self, path: &str, status: u16) -> Option<Outcome> {
-        (status == 404).then(|| {
-            fail(
+        match status {
+            404 => Some(fail(
                 "payload-fetch",
                 format!(
                     "the boot script asked for {path}, which is not a payload file (HTTP 404); \
@@ -141,8 +141,13 @@ impl Watcher {
                     super::server::KERNEL_NAMES[0],
                     super::server::INITRD_NAME
                 ),
-            )
-        })
+            )),
+            400.. => Some(fail(
+                "payload-fetch",
+                format!("the payload server answered {status} for {path}"),
+            )),
+            _ => None,
+        }
     }
 }
 

@@ -1,0 +1,130 @@
+//! Finding a stock iPXE EFI binary that can run `autoexec.ipxe`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+
+/// The EFI architectures a stick can carry a binary for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EfiArch {
+    Amd64,
+    Arm64,
+}
+
+impl EfiArch {
+    /// Where UEFI firmware looks on removable media.
+    pub fn boot_path(self) -> &'static str {
+        match self {
+            EfiArch::Amd64 => "EFI/BOOT/BOOTX64.EFI",
+            EfiArch::Arm64 => "EFI/BOOT/BOOTAA64.EFI",
+        }
+    }
+
+    /// Distribution install paths: Debian/Ubuntu, Fedora, Arch.
+    fn distro_paths(self) -> &'static [&'static str] {
+        match self {
+            EfiArch::Amd64 => &[
+                "/usr/lib/ipxe/ipxe-amd64.efi",
+                "/usr/lib/ipxe/ipxe.efi",
+                "/usr/share/ipxe/ipxe-x86_64.efi",
+                "/usr/share/ipxe/x86_64/ipxe.efi",
+            ],
+            EfiArch::Arm64 => &[
+                "/usr/lib/ipxe/ipxe-arm64.efi",
+                "/usr/share/ipxe/arm64-efi/ipxe.efi",
+                "/usr/share/ipxe/arm64/ipxe.efi",
+            ],
+        }
+    }
+}
+
+/// A validated iPXE binary, read into memory (about 1 MB).
+#[derive(Clone, Debug)]
+pub struct IpxeBinary {
+    pub arch: EfiArch,
+    pub source: PathBuf,
+    pub bytes: Arc<[u8]>,
+}
+
+const HOW_TO_GET: &str = "get a current iPXE EFI build: Debian 13 / Ubuntu 24.04+ package `ipxe` \
+     (/usr/lib/ipxe/ipxe-amd64.efi), the ipxe.efi of an iPXE v2.0.0+ release, \
+     or --ipxe-url URL --ipxe-sha256 HEX";
+
+/// Loads `explicit` if given, else the first distribution binary that exists.
+pub fn resolve(arch: EfiArch, explicit: Option<&Path>) -> Result<IpxeBinary> {
+    if let Some(path) = explicit {
+        return load(arch, path);
+    }
+    let mut rejected = Vec::new();
+    for candidate in arch.distro_paths() {
+        let path = Path::new(candidate);
+        if path.exists() {
+            match load(arch, path) {
+                Ok(bin) => return Ok(bin),
+                Err(e) => rejected.push(format!("{e:#}")),
+            }
+        }
+    }
+    if rejected.is_empty() {
+        bail!(
+            "no iPXE EFI binary for {arch:?} found (looked in {}); {HOW_TO_GET}",
+            arch.distro_paths().join(", ")
+        );
+    }
+    bail!("{}", rejected.join("\n"))
+}
+
+/// Reads and checks one binary.
+pub fn load(arch: EfiArch, path: &Path) -> Result<IpxeBinary> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading iPXE binary {}", path.display()))?;
+    check(&bytes).with_context(|| format!("iPXE binary {}", path.display()))?;
+    Ok(IpxeBinary {
+        arch,
+        source: path.to_path_buf(),
+        bytes: bytes.into(),
+    })
+}
+
+/// A PE image that knows to look for `autoexec.ipxe` (iPXE builds since 2021
+/// and v2.0.0; Debian 12's 2019 package does not, and would sit at a dead end).
+pub fn check(bytes: &[u8]) -> Result<()> {
+    if !bytes.starts_with(b"MZ") {
+        bail!("is not an EFI (PE) executable; {HOW_TO_GET}");
+    }
+    let needle = b"autoexec.ipxe";
+    let utf16: Vec<u8> = needle.iter().flat_map(|&b| [b, 0]).collect();
+    let has = |n: &[u8]| bytes.windows(n.len()).any(|w| w == n);
+    if !has(needle) && !has(&utf16) {
+        bail!(
+            "is too old to run autoexec.ipxe from the stick (it would never load the boot script); {HOW_TO_GET}"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_non_pe_and_old_builds() {
+        assert!(check(b"ELF...").is_err());
+        let old = [b"MZ".as_slice(), &[0u8; 100], b"autoboot"].concat();
+        let err = check(&old).unwrap_err();
+        assert!(format!("{err:#}").contains("too old"));
+        let new = [b"MZ".as_slice(), &[0u8; 100], b"file:autoexec.ipxe"].concat();
+        assert!(check(&new).is_ok());
+    }
+
+    #[test]
+    fn accepts_debian_13_ipxe() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/.test-deps/ipxe/ipxe-amd64.efi"
+        ));
+        load(EfiArch::Amd64, path).expect("run scripts/setup to fetch Debian 13's iPXE");
+    }
+}

@@ -1,0 +1,235 @@
+//! Boot settings → `autoexec.ipxe`, rendered from `ipxe/autoexec.ipxe.in`.
+
+use anyhow::{Result, bail, ensure};
+
+use crate::cli::{Arch, Channel};
+
+const TEMPLATE: &str = include_str!("../ipxe/autoexec.ipxe.in");
+
+/// A Flatcar version: `current` or a pinned `MAJOR.MINOR.PATCH`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FlatcarVersion {
+    Current,
+    Pinned(u32, u32, u32),
+}
+
+impl FlatcarVersion {
+    pub fn parse(s: &str) -> Result<Self> {
+        if s == "current" {
+            return Ok(FlatcarVersion::Current);
+        }
+        let parts: Vec<Option<u32>> = s.split('.').map(|p| p.parse().ok()).collect();
+        match parts[..] {
+            [Some(a), Some(b), Some(c)] => Ok(FlatcarVersion::Pinned(a, b, c)),
+            _ => {
+                bail!("--flatcar-version {s:?} is neither \"current\" nor a version like 4593.2.5")
+            }
+        }
+    }
+
+    /// Whether Flatcar copies an embedded `/usr/share/oem/config.ign` to
+    /// Ignition at first boot (broken by the minimal initrd, fixed in
+    /// stable 4593.2.0, beta 4628.1.0, alpha 4669.0.0: flatcar/Flatcar#2023).
+    pub fn supports_embedded_ignition(self, channel: Channel) -> Result<()> {
+        let first = match channel {
+            Channel::Stable => (4593, 2, 0),
+            Channel::Beta => (4628, 1, 0),
+            Channel::Alpha => (4669, 0, 0),
+            Channel::Lts => bail!(
+                "no LTS release reads an embedded Ignition config yet; use --ignition-url, \
+                 or the stable channel (4593.2.0 or newer)"
+            ),
+        };
+        match self {
+            FlatcarVersion::Current => Ok(()),
+            FlatcarVersion::Pinned(a, b, c) if (a, b, c) >= first => Ok(()),
+            FlatcarVersion::Pinned(..) => bail!(
+                "Flatcar {self} ({}) cannot read an embedded Ignition config: it needs {}.{}.{} or newer \
+                 on that channel; pin a newer version or use --ignition-url",
+                channel.as_str(),
+                first.0,
+                first.1,
+                first.2
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for FlatcarVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlatcarVersion::Current => f.write_str("current"),
+            FlatcarVersion::Pinned(a, b, c) => write!(f, "{a}.{b}.{c}"),
+        }
+    }
+}
+
+/// Where the node gets its Ignition config.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase", tag = "mode", content = "value")]
+pub enum IgnitionSource {
+    /// Fetched at boot from a public URL.
+    Url(String),
+    /// In `/mkstick/oem.cpio` on the ESP (its sha256 here).
+    Embedded(String),
+}
+
+/// Everything the script needs, validated.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BootSettings {
+    pub channel: Channel,
+    #[serde(serialize_with = "crate::plan::display")]
+    pub version: FlatcarVersion,
+    pub arch: Arch,
+    pub base_url: String,
+    pub kernel_args: Vec<String>,
+    pub ignition: IgnitionSource,
+}
+
+pub const OEM_CPIO_PATH: &str = "mkstick/oem.cpio";
+pub const OEM_CPIO_NAME: &str = "oem.cpio";
+const INITRD_NAME: &str = "flatcar_production_pxe_image.cpio.gz";
+
+/// Refuses characters iPXE would interpret (`${...}` expansion, quotes, spaces
+/// that split arguments) in a value placed on a script line.
+pub fn check_script_safe(what: &str, value: &str) -> Result<()> {
+    ensure!(
+        !value.contains(['$', '"', '\'', '\\', '\n', '\r', '\0'])
+            && !value.contains(char::is_whitespace),
+        "{what} may not contain spaces, quotes, backslashes or '$' (iPXE would interpret them)"
+    );
+    Ok(())
+}
+
+/// The kernel command line, in the seed's order.
+pub fn kernel_args(
+    consoles: &str,
+    ssh_key: Option<&str>,
+    hostname: Option<&str>,
+    ignition: &IgnitionSource,
+) -> Vec<String> {
+    let mut args = vec![format!("initrd={INITRD_NAME}")];
+    if matches!(ignition, IgnitionSource::Embedded(_)) {
+        args.push(format!("initrd={OEM_CPIO_NAME}"));
+    }
+    args.push("flatcar.first_boot=1".into());
+    args.extend(consoles.split_whitespace().map(|c| format!("console={c}")));
+    if let Some(key) = ssh_key {
+        args.push(format!("sshkey=\"{key}\""));
+    }
+    if let Some(h) = hostname {
+        args.push(format!("hostname={h}"));
+    }
+    if let IgnitionSource::Url(url) = ignition {
+        args.push(format!("ignition.config.url={url}"));
+    }
+    args
+}
+
+pub fn render(s: &BootSettings) -> String {
+    let arch_select = match s.arch {
+        Arch::Amd64 => "set arch amd64".to_string(),
+        Arch::Arm64 => "set arch arm64".to_string(),
+        Arch::All => "iseq ${buildarch} arm64 && set arch arm64 || set arch amd64".to_string(),
+    };
+    let oem = match s.ignition {
+        IgnitionSource::Embedded(_) => {
+            format!("initrd --name {OEM_CPIO_NAME} file:/{OEM_CPIO_PATH} || goto failed\n")
+        }
+        IgnitionSource::Url(_) => String::new(),
+    };
+    let arch_name = match s.arch {
+        Arch::Amd64 => "amd64",
+        Arch::Arm64 => "arm64",
+        Arch::All => "amd64 or arm64",
+    };
+    TEMPLATE
+        .replace("@MKSTICK_VERSION@", env!("CARGO_PKG_VERSION"))
+        .replace("@CHANNEL@", s.channel.as_str())
+        .replace("@VERSION@", &s.version.to_string())
+        .replace("@ARCH_NAME@", arch_name)
+        .replace("@ARCH_SELECT@", &arch_select)
+        .replace("@BASE_URL@", s.base_url.trim_end_matches('/'))
+        .replace("@KERNEL_ARGS@", &s.kernel_args.join(" "))
+        .replace("@OEM_INITRD@", &oem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(ignition: IgnitionSource) -> BootSettings {
+        BootSettings {
+            channel: Channel::Stable,
+            version: FlatcarVersion::Pinned(4593, 2, 5),
+            arch: Arch::Amd64,
+            base_url: "https://flatcar.cdn.cncf.io/".into(),
+            kernel_args: kernel_args(
+                "ttyS0,115200n8",
+                Some("ssh-ed25519 AAAA k"),
+                Some("node1"),
+                &ignition,
+            ),
+            ignition,
+        }
+    }
+
+    #[test]
+    fn embedded_script_loads_oem_cpio_and_names_every_initrd() {
+        let script = render(&settings(IgnitionSource::Embedded("x".into())));
+        assert!(script.starts_with("#!ipxe\n"));
+        assert!(!script.contains('@'), "unreplaced placeholder:\n{script}");
+        assert!(
+            script.contains("set base https://flatcar.cdn.cncf.io/stable/${arch}-usr/4593.2.5\n")
+        );
+        assert!(script.contains("imgfree\nkernel --name flatcar_production_pxe.vmlinuz"));
+        assert!(script.contains(
+            "initrd=flatcar_production_pxe_image.cpio.gz initrd=oem.cpio flatcar.first_boot=1 \
+             console=ttyS0,115200n8 sshkey=\"ssh-ed25519 AAAA k\" hostname=node1 || goto failed"
+        ));
+        assert!(
+            script.contains("initrd --name oem.cpio file:/mkstick/oem.cpio || goto failed\nboot")
+        );
+        assert!(!script.contains("ignition.config.url"));
+    }
+
+    #[test]
+    fn url_script_passes_the_url() {
+        let script = render(&settings(IgnitionSource::Url(
+            "https://example.com/n.ign".into(),
+        )));
+        assert!(script.contains("ignition.config.url=https://example.com/n.ign"));
+        assert!(!script.contains("oem.cpio"));
+    }
+
+    #[test]
+    fn embedded_ignition_needs_a_fixed_flatcar() {
+        let v = |s| FlatcarVersion::parse(s).unwrap();
+        assert!(
+            v("4593.2.0")
+                .supports_embedded_ignition(Channel::Stable)
+                .is_ok()
+        );
+        assert!(
+            v("4593.1.9")
+                .supports_embedded_ignition(Channel::Stable)
+                .is_err()
+        );
+        assert!(
+            v("4628.0.0")
+                .supports_embedded_ignition(Channel::Beta)
+                .is_err()
+        );
+        assert!(
+            v("current")
+                .supports_embedded_ignition(Channel::Alpha)
+                .is_ok()
+        );
+        assert!(
+            v("current")
+                .supports_embedded_ignition(Channel::Lts)
+                .is_err()
+        );
+        assert!(FlatcarVersion::parse("4593.2").is_err());
+    }
+}

@@ -1,0 +1,66 @@
+//! Plan → image: the bytes of a whole stick, as sparse extents.
+
+pub mod extent;
+pub mod fat;
+pub mod gpt;
+
+use anyhow::{Context, Result};
+
+use crate::plan::{PartitionSpec, Plan, VolumePlan};
+use extent::Extent;
+use fat::FatFile;
+
+/// A whole stick: the filesystems, and the partition table to write after them.
+#[derive(Debug)]
+pub struct Image {
+    pub disk_bytes: u64,
+    /// Both volumes, in write order.
+    pub body: Vec<Extent>,
+    /// Protective MBR and both GPTs: written last, so an interrupted write
+    /// never leaves a table pointing at half-written filesystems.
+    pub table: Vec<Extent>,
+}
+
+impl Image {
+    pub fn build(plan: &Plan) -> Result<Image> {
+        let mut body =
+            volume(&plan.esp, &plan.layout.esp).context("laying out the EFI System Partition")?;
+        body.extend(
+            volume(&plan.secrets, &plan.layout.secrets).context("laying out the secrets volume")?,
+        );
+        let table = gpt::build(&plan.layout)?;
+        Ok(Image {
+            disk_bytes: plan.layout.disk_bytes,
+            body,
+            table,
+        })
+    }
+
+    /// Bytes that carry data (what a sparse image file allocates).
+    pub fn data_bytes(&self) -> u64 {
+        self.extents()
+            .filter(|e| !matches!(e.chunk, extent::Chunk::Zeros(_)))
+            .map(|e| e.chunk.len())
+            .sum()
+    }
+
+    pub fn extents(&self) -> impl Iterator<Item = &Extent> {
+        self.body.iter().chain(&self.table)
+    }
+}
+
+fn volume(vol: &VolumePlan, part: &PartitionSpec) -> Result<Vec<Extent>> {
+    let files: Vec<FatFile> = vol
+        .files
+        .iter()
+        .map(|f| FatFile {
+            path: f.path.clone(),
+            content: f.content.clone(),
+        })
+        .collect();
+    let (_, extents) = fat::build(&vol.fat_params(part)?, &files)?;
+    Ok(extents
+        .into_iter()
+        .map(|e| e.shifted(part.start_bytes))
+        .collect())
+}

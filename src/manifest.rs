@@ -1,0 +1,99 @@
+//! `/mkstick/manifest.json`: what was written, so a stick can be checked later.
+//! Secrets appear as file names, key names and hashes, never values.
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::plan::Plan;
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    pub mkstick_version: String,
+    pub source_date_epoch: Option<u64>,
+    pub flatcar: FlatcarEntry,
+    pub kernel_args: Vec<String>,
+    pub ignition: String,
+    /// ESP files other than the manifest itself.
+    pub esp_files: Vec<FileEntry>,
+    pub secrets_files: Vec<SecretsEntry>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FlatcarEntry {
+    pub channel: String,
+    pub version: String,
+    pub arch: String,
+    pub base_url: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileEntry {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SecretsEntry {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    pub keys: Vec<String>,
+}
+
+impl Manifest {
+    pub fn of(plan: &Plan) -> Self {
+        let file = |f: &crate::plan::PlannedFile| FileEntry {
+            path: f.path.clone(),
+            size: f.size,
+            sha256: f.sha256.clone(),
+        };
+        Manifest {
+            mkstick_version: env!("CARGO_PKG_VERSION").into(),
+            source_date_epoch: plan.source_date_epoch,
+            flatcar: FlatcarEntry {
+                channel: plan.boot.channel.as_str().into(),
+                version: plan.boot.version.to_string(),
+                arch: serde_json::to_value(plan.boot.arch)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                base_url: plan.boot.base_url.clone(),
+            },
+            kernel_args: plan.boot.kernel_args.clone(),
+            ignition: match &plan.boot.ignition {
+                crate::bootscript::IgnitionSource::Url(u) => format!("url {u}"),
+                crate::bootscript::IgnitionSource::Embedded(sha) => {
+                    format!("embedded sha256:{sha}")
+                }
+            },
+            esp_files: plan.esp.files.iter().map(file).collect(),
+            secrets_files: plan
+                .secrets
+                .files
+                .iter()
+                .map(|f| SecretsEntry {
+                    path: f.path.clone(),
+                    size: f.size,
+                    sha256: f.sha256.clone(),
+                    keys: plan
+                        .components
+                        .iter()
+                        .find(|c| c.file == f.path)
+                        .map(|c| c.keys.clone())
+                        .unwrap_or_default(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("a manifest always serializes");
+        v.push(b'\n');
+        v
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        serde_json::from_slice(bytes).context("parsing /mkstick/manifest.json")
+    }
+}

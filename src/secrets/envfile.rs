@@ -1,0 +1,156 @@
+//! Env files: reading the user's `--secrets FILE`, writing systemd EnvironmentFiles.
+
+use anyhow::{Result, bail};
+
+use super::{Input, Origin, Secret};
+
+/// Parses `KEY=value` lines (shell style: `#` comments, blank lines, optional
+/// `export `, optional single or double quotes). Every bad line is reported with
+/// its number; values are never echoed.
+pub fn parse(path: &str, text: &str) -> Result<Vec<Input>> {
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let body = trimmed.strip_prefix("export ").unwrap_or(trimmed);
+        let Some((key, value)) = body.split_once('=') else {
+            problems.push(format!("{path}:{line}: expected KEY=value"));
+            continue;
+        };
+        let key = key.trim();
+        if key.is_empty()
+            || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            || key.as_bytes()[0].is_ascii_digit()
+        {
+            problems.push(format!("{path}:{line}: {key:?} is not a variable name"));
+            continue;
+        }
+        match unquote(value.trim()) {
+            Ok(value) => out.push(Input {
+                key: key.to_string(),
+                value: Secret::new(value),
+                origin: Origin::File {
+                    path: path.to_string(),
+                    line,
+                },
+            }),
+            Err(e) => problems.push(format!("{path}:{line}: {key}: {e}")),
+        }
+    }
+    if !problems.is_empty() {
+        bail!("{}", problems.join("\n"));
+    }
+    Ok(out)
+}
+
+fn unquote(v: &str) -> Result<String> {
+    if let Some(inner) = v.strip_prefix('\'') {
+        return match inner.strip_suffix('\'') {
+            Some(s) if !s.contains('\'') => Ok(s.to_string()),
+            _ => bail!("unterminated single quote"),
+        };
+    }
+    if let Some(inner) = v.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some(n @ ('"' | '\\' | '$' | '`')) => out.push(n),
+                    Some(n) => {
+                        out.push('\\');
+                        out.push(n);
+                    }
+                    None => bail!("unterminated double quote"),
+                },
+                '"' => {
+                    if chars.next().is_some() {
+                        bail!("text after the closing quote");
+                    }
+                    return Ok(out);
+                }
+                c => out.push(c),
+            }
+        }
+        bail!("unterminated double quote");
+    }
+    if v.contains(['"', '\'']) {
+        bail!("quote inside an unquoted value; quote the whole value");
+    }
+    Ok(v.to_string())
+}
+
+/// Renders values as a systemd EnvironmentFile: every value double-quoted, with
+/// `"`, `\`, `` ` `` and `$` backslash-escaped (systemd removes exactly those
+/// escapes; values never hold newlines, validation refuses them).
+pub fn render(values: &[(String, Secret)]) -> String {
+    let mut out = String::new();
+    for (key, value) in values {
+        out.push_str(key);
+        out.push_str("=\"");
+        for c in value.expose().chars() {
+            if matches!(c, '"' | '\\' | '`' | '$') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push_str("\"\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_shell_style_lines() {
+        let text = "# comment\n\nexport K3S_TOKEN=abc\nHEARTBEAT_URL='https://x/y'\nNAMECHEAP_DDNS_PASS=\"p\\\"w\\$d\"\n";
+        let got = parse("s.env", text).unwrap();
+        let pairs: Vec<(&str, &str)> = got
+            .iter()
+            .map(|i| (i.key.as_str(), i.value.expose()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("K3S_TOKEN", "abc"),
+                ("HEARTBEAT_URL", "https://x/y"),
+                ("NAMECHEAP_DDNS_PASS", "p\"w$d")
+            ]
+        );
+        assert_eq!(
+            got[1].origin,
+            Origin::File {
+                path: "s.env".into(),
+                line: 4
+            }
+        );
+    }
+
+    #[test]
+    fn reports_every_bad_line_without_values() {
+        let err = parse("s.env", "NOEQUALS\nK3S_TOKEN=\"open-secret\n1BAD=x\n").unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("s.env:1: expected KEY=value"), "{msg}");
+        assert!(
+            msg.contains("s.env:2: K3S_TOKEN: unterminated double quote"),
+            "{msg}"
+        );
+        assert!(msg.contains("s.env:3:"), "{msg}");
+        assert!(!msg.contains("open-secret"), "{msg}");
+    }
+
+    #[test]
+    fn render_round_trips_through_parse() {
+        let values = vec![("K3S_TOKEN".to_string(), Secret::new(r#"a"b\c$d`e f"#))];
+        let text = render(&values);
+        assert_eq!(text, "K3S_TOKEN=\"a\\\"b\\\\c\\$d\\`e f\"\n");
+        let back = parse("x", &text).unwrap();
+        assert_eq!(back[0].value.expose(), r#"a"b\c$d`e f"#);
+    }
+}

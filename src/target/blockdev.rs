@@ -1,0 +1,448 @@
+//! Block devices: the safety rules of DESIGN.md, then the same bytes as an
+//! image file. Naming a device is not enough consent on its own: we refuse
+//! devices in use, the disk `/` lives on and internal disks (without --force),
+//! show what is about to be destroyed, and ask for the device name.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, IsTerminal, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail, ensure};
+
+use crate::image::Image;
+use crate::image::extent::Extent;
+use crate::plan::{MIB, Plan};
+
+/// Where the kernel's views live; tests point this at recorded fixtures.
+#[derive(Clone, Debug)]
+pub struct System {
+    pub root: PathBuf,
+}
+
+impl System {
+    pub fn live() -> Self {
+        System {
+            root: PathBuf::from("/"),
+        }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.root.join(p.trim_start_matches('/'))
+    }
+
+    fn read(&self, p: &str) -> Option<String> {
+        std::fs::read_to_string(self.path(p))
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+}
+
+/// What the kernel says about a whole disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskInfo {
+    pub name: String,
+    pub devnum: (u32, u32),
+    pub size_bytes: u64,
+    pub removable: bool,
+    pub model: String,
+    pub serial: String,
+    /// Partitions: (name, devnum).
+    pub partitions: Vec<(String, (u32, u32))>,
+    /// Devices stacked on the disk or its partitions (dm, md, ...).
+    pub holders: Vec<String>,
+}
+
+impl DiskInfo {
+    /// Reads `/sys/dev/block/MAJ:MIN` and friends.
+    pub fn probe(sys: &System, devnum: (u32, u32)) -> Result<DiskInfo> {
+        let link = sys.path(&format!("/sys/dev/block/{}:{}", devnum.0, devnum.1));
+        let dir = std::fs::canonicalize(&link)
+            .with_context(|| format!("no sysfs entry {}", link.display()))?;
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("odd sysfs path")?
+            .to_string();
+        if dir.join("partition").exists() {
+            let parent = dir
+                .parent()
+                .and_then(|p| p.file_name())
+                .and_then(|n| n.to_str())
+                .unwrap_or("?");
+            bail!("/dev/{name} is a partition; give the whole disk, /dev/{parent}");
+        }
+        let attr = |f: &str| {
+            std::fs::read_to_string(dir.join(f))
+                .ok()
+                .map(|s| s.trim().to_string())
+        };
+        let size_bytes = attr("size")
+            .and_then(|s| s.parse::<u64>().ok())
+            .context("reading the disk size")?
+            * 512;
+        let mut partitions = Vec::new();
+        let mut holders = list(&dir.join("holders"));
+        for entry in std::fs::read_dir(&dir)?.flatten() {
+            let p = entry.path();
+            if p.join("partition").exists() {
+                let pname = entry.file_name().to_string_lossy().to_string();
+                let dev = std::fs::read_to_string(p.join("dev")).unwrap_or_default();
+                partitions.push((pname, parse_devnum(dev.trim()).unwrap_or((0, 0))));
+                holders.extend(list(&p.join("holders")));
+            }
+        }
+        partitions.sort();
+        let udev = sys
+            .read(&format!("/run/udev/data/b{}:{}", devnum.0, devnum.1))
+            .unwrap_or_default();
+        let serial = udev
+            .lines()
+            .find_map(|l| l.strip_prefix("E:ID_SERIAL_SHORT="))
+            .map(String::from)
+            .or_else(|| attr("device/serial"))
+            .unwrap_or_else(|| "unknown".into());
+        let model = [attr("device/vendor"), attr("device/model")]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(DiskInfo {
+            name,
+            devnum,
+            size_bytes,
+            removable: attr("removable").as_deref() == Some("1"),
+            model: if model.is_empty() {
+                "unknown".into()
+            } else {
+                model
+            },
+            serial,
+            partitions,
+            holders,
+        })
+    }
+
+    /// Everything that makes writing this disk unsafe, as sentences.
+    pub fn problems(&self, sys: &System, force: bool) -> Vec<String> {
+        let mut out = Vec::new();
+        let mine: Vec<(u32, u32)> = std::iter::once(self.devnum)
+            .chain(self.partitions.iter().map(|(_, d)| *d))
+            .collect();
+        let mountinfo = sys.read("/proc/self/mountinfo").unwrap_or_default();
+        for line in mountinfo.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (Some(dev), Some(point)) = (f.get(2).and_then(|d| parse_devnum(d)), f.get(4))
+            else {
+                continue;
+            };
+            if mine.contains(&dev) {
+                if *point == "/" {
+                    out.push(format!(
+                        "/dev/{} holds the running system's root filesystem",
+                        self.name
+                    ));
+                } else {
+                    out.push(format!(
+                        "{} is mounted (device {}:{}); unmount it first",
+                        point, dev.0, dev.1
+                    ));
+                }
+            }
+        }
+        let swaps = sys.read("/proc/swaps").unwrap_or_default();
+        for line in swaps.lines().skip(1) {
+            let dev = line.split_whitespace().next().unwrap_or_default();
+            let base = dev.rsplit('/').next().unwrap_or_default();
+            if base == self.name || self.partitions.iter().any(|(p, _)| p == base) {
+                out.push(format!("{dev} is in use as swap; swapoff it first"));
+            }
+        }
+        if !self.holders.is_empty() {
+            out.push(format!(
+                "/dev/{} is in use by {} (LVM, RAID or dm-crypt); stop those first",
+                self.name,
+                self.holders.join(", ")
+            ));
+        }
+        if !self.removable && !force {
+            out.push(format!(
+                "/dev/{} is not a removable disk (an internal disk?); pass --force if you are sure",
+                self.name
+            ));
+        }
+        out
+    }
+
+    pub fn describe(&self) -> String {
+        let parts = if self.partitions.is_empty() {
+            "none".to_string()
+        } else {
+            self.partitions
+                .iter()
+                .map(|(p, _)| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "/dev/{}: {}, {} MiB, serial {}, partitions: {parts}",
+            self.name,
+            self.model,
+            self.size_bytes / MIB,
+            self.serial
+        )
+    }
+}
+
+fn list(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|it| {
+            it.flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn parse_devnum(s: &str) -> Option<(u32, u32)> {
+    let (a, b) = s.split_once(':')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// The device number of a block device node.
+pub fn devnum_of(path: &Path) -> Result<(u32, u32)> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("{} does not exist", path.display()))?;
+    ensure!(
+        meta.file_type().is_block_device(),
+        "{} is not a block device; to write an image file use --image {}",
+        path.display(),
+        path.display()
+    );
+    let rdev = meta.rdev();
+    Ok((libc::major(rdev), libc::minor(rdev)))
+}
+
+/// Asks a yes/no question (`answer` is what the user must type). Without a
+/// terminal there is nobody to ask: the caller must pass --yes.
+pub fn confirm(question: &str, answer: &str) -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        bail!("{question} Not asking without a terminal: pass --yes to confirm");
+    }
+    eprint!("{question} Type {answer:?} to continue: ");
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    ensure!(line.trim() == answer, "not confirmed; nothing was written");
+    Ok(())
+}
+
+// Linux ioctls (linux/fs.h): re-read the partition table; flush buffers.
+const BLKRRPART: libc::c_ulong = 0x125F;
+const BLKFLSBUF: libc::c_ulong = 0x1261;
+
+fn ioctl(file: &File, request: libc::c_ulong) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: both requests take no argument and only act on the open fd.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), request as _, 0) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Writes `image` to the device at `path` after every check and the user's
+/// consent. Returns the bytes written.
+pub fn write(path: &Path, disk: &DiskInfo, plan: &Plan, image: &Image, yes: bool) -> Result<u64> {
+    eprintln!("mkstick: about to erase {}", disk.describe());
+    if !yes {
+        confirm(
+            &format!("Everything on /dev/{} will be lost.", disk.name),
+            &disk.name,
+        )?;
+    }
+    // O_EXCL on a block device: the kernel refuses if anything has it open
+    // exclusively (a mount, dm, md) — the race-free version of the checks above.
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_EXCL)
+        .open(path)
+        .with_context(|| format!("opening {} exclusively (is it in use?)", path.display()))?;
+    let result = (|| -> Result<u64> {
+        wipe_tables(&mut file, disk.size_bytes).context("erasing the old partition table")?;
+        let bar = indicatif::ProgressBar::new(image.data_bytes());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let written = super::write_image(&mut file, image, false, &|n| bar.set_position(n))?;
+        bar.finish_and_clear();
+        if let Err(e) = ioctl(&file, BLKRRPART) {
+            eprintln!(
+                "mkstick: warning: the kernel did not re-read the partition table ({e}); replug the stick"
+            );
+        }
+        // Drop cached pages so the read-back comes from the device itself.
+        ioctl(&file, BLKFLSBUF).ok();
+        crate::verify::against_plan(&mut file, plan).context("reading the stick back")?;
+        Ok(written)
+    })();
+    if let Err(err) = &result {
+        eprintln!("mkstick: write failed: {err:#}");
+        match wipe_tables(&mut file, disk.size_bytes) {
+            Ok(()) => eprintln!(
+                "mkstick: erased the partition table again, so the half-written stick cannot boot"
+            ),
+            Err(e) => eprintln!(
+                "mkstick: could not erase the partition table ({e:#}); do not boot this stick"
+            ),
+        }
+    }
+    result
+}
+
+/// Zeros the first and last MiB: MBR, both GPTs, and any old filesystem
+/// signature there.
+fn wipe_tables(file: &mut File, size: u64) -> Result<()> {
+    let image = Image {
+        disk_bytes: size,
+        body: vec![Extent::zeros(0, MIB), Extent::zeros(size - MIB, MIB)],
+        table: vec![],
+    };
+    super::write_image(file, &image, false, &|_| {})?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    /// A recorded machine: an internal NVMe disk holding `/` and swap, and a
+    /// USB stick (sdb) with one partition, optionally mounted.
+    fn fixture(stick_mounted: bool) -> (tempfile::TempDir, System) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let root = root.as_path();
+        let w = |p: &str, s: &str| {
+            let p = root.join(p);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, s).unwrap();
+        };
+        let disk = |name: &str, dev: &str, size: &str, removable: &str, parts: &[(&str, &str)]| {
+            let base = format!("sys/devices/pci0000:00/block/{name}");
+            w(&format!("{base}/size"), size);
+            w(&format!("{base}/removable"), removable);
+            w(&format!("{base}/dev"), dev);
+            w(&format!("{base}/device/model"), "Flash Disk");
+            w(&format!("{base}/device/vendor"), "Acme");
+            fs::create_dir_all(root.join(format!("{base}/holders"))).unwrap();
+            fs::create_dir_all(root.join("sys/dev/block")).unwrap();
+            std::os::unix::fs::symlink(root.join(&base), root.join(format!("sys/dev/block/{dev}")))
+                .unwrap();
+            for (p, pdev) in parts {
+                w(&format!("{base}/{p}/partition"), "1");
+                w(&format!("{base}/{p}/dev"), pdev);
+                fs::create_dir_all(root.join(format!("{base}/{p}/holders"))).unwrap();
+                std::os::unix::fs::symlink(
+                    root.join(format!("{base}/{p}")),
+                    root.join(format!("sys/dev/block/{pdev}")),
+                )
+                .unwrap();
+            }
+        };
+        disk(
+            "nvme0n1",
+            "259:0",
+            "1000215216",
+            "0",
+            &[("nvme0n1p1", "259:1"), ("nvme0n1p2", "259:2")],
+        );
+        disk("sdb", "8:16", "61440000", "1", &[("sdb1", "8:17")]);
+        w(
+            "run/udev/data/b8:16",
+            "S:disk/by-id/usb-Acme\nE:ID_SERIAL_SHORT=0401abcd\n",
+        );
+        let mut mountinfo = "22 1 259:1 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p1 rw\n\
+                             23 22 0:21 / /proc rw shared:2 - proc proc rw\n"
+            .to_string();
+        if stick_mounted {
+            mountinfo += "90 22 8:17 / /media/user/STICK rw,nosuid shared:40 - vfat /dev/sdb1 rw\n";
+        }
+        w("proc/self/mountinfo", &mountinfo);
+        w(
+            "proc/swaps",
+            "Filename Type Size Used Priority\n/dev/nvme0n1p2 partition 8388604 0 -2\n",
+        );
+        (
+            dir,
+            System {
+                root: root.to_path_buf(),
+            },
+        )
+    }
+
+    #[test]
+    fn a_free_usb_stick_passes() {
+        let (_d, sys) = fixture(false);
+        let info = DiskInfo::probe(&sys, (8, 16)).unwrap();
+        assert_eq!(info.name, "sdb");
+        assert_eq!(info.serial, "0401abcd");
+        assert_eq!(info.size_bytes, 61_440_000 * 512);
+        assert!(
+            info.problems(&sys, false).is_empty(),
+            "{:?}",
+            info.problems(&sys, false)
+        );
+        assert_eq!(
+            info.describe(),
+            "/dev/sdb: Acme Flash Disk, 30000 MiB, serial 0401abcd, partitions: sdb1"
+        );
+    }
+
+    #[test]
+    fn a_mounted_stick_is_refused() {
+        let (_d, sys) = fixture(true);
+        let info = DiskInfo::probe(&sys, (8, 16)).unwrap();
+        let p = info.problems(&sys, true);
+        assert!(
+            p.iter().any(|m| m.contains("/media/user/STICK is mounted")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn the_root_disk_is_refused_even_with_force() {
+        let (_d, sys) = fixture(false);
+        let info = DiskInfo::probe(&sys, (259, 0)).unwrap();
+        let p = info.problems(&sys, true);
+        assert!(p.iter().any(|m| m.contains("root filesystem")), "{p:?}");
+        assert!(p.iter().any(|m| m.contains("swap")), "{p:?}");
+        let p = info.problems(&sys, false);
+        assert!(
+            p.iter().any(|m| m.contains("not a removable disk")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn a_partition_is_refused_with_the_disk_named() {
+        let (_d, sys) = fixture(false);
+        let err = DiskInfo::probe(&sys, (8, 17)).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("give the whole disk, /dev/sdb"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn a_regular_file_is_not_a_device() {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let err = devnum_of(f.path()).unwrap_err();
+        assert!(format!("{err:#}").contains("--image"), "{err:#}");
+    }
+}

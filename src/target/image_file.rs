@@ -1,0 +1,43 @@
+//! Image files: written to a temporary file beside the target, verified, then
+//! renamed over it, so a failure leaves nothing new and an existing file intact.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+use crate::image::Image;
+use crate::plan::Plan;
+
+/// What a finished write did.
+pub struct Written {
+    pub bytes_written: u64,
+}
+
+pub fn write(path: &Path, plan: &Plan, image: &Image, yes: bool) -> Result<Written> {
+    if path.is_dir() {
+        bail!(
+            "{} is a directory; give an image file name such as stick.img",
+            path.display()
+        );
+    }
+    if path.exists() && !yes {
+        super::blockdev::confirm(&format!("{} exists. Overwrite it?", path.display()), "y")?;
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".mkstick-")
+        .suffix(".img.part")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let file = tmp.as_file_mut();
+    file.set_len(image.disk_bytes)
+        .context("sizing the image file")?;
+    let bytes_written = super::write_image(file, image, true, &|_| {})?;
+    crate::verify::against_plan(file, plan).context("reading the image back")?;
+    tmp.persist(path)
+        .with_context(|| format!("renaming the finished image to {}", path.display()))?;
+    Ok(Written { bytes_written })
+}

@@ -1,0 +1,76 @@
+//! Where an image goes: an image file or a block device. Both are a `File`;
+//! they differ in how they are opened, checked and finished.
+
+pub mod blockdev;
+pub mod image_file;
+pub mod io;
+
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
+
+use anyhow::{Context, Result};
+
+use crate::image::Image;
+use crate::image::extent::{Chunk, Extent};
+
+/// Writes the filesystems, then the partition table, then syncs. With
+/// `fresh` (a new sparse file) zero runs are skipped: they are already zero.
+/// Returns the number of bytes written.
+pub fn write_image(
+    file: &mut File,
+    image: &Image,
+    fresh: bool,
+    progress: &dyn Fn(u64),
+) -> Result<u64> {
+    let mut written = 0;
+    for e in image.body.iter().chain(&image.table) {
+        written += write_extent(file, e, fresh)
+            .with_context(|| format!("writing {} bytes at offset {}", e.chunk.len(), e.offset))?;
+        progress(written);
+    }
+    // sync_all reports latent write errors (and is per file: no global sync()).
+    file.sync_all()
+        .context("flushing the written data to the device")?;
+    Ok(written)
+}
+
+fn write_extent(file: &mut File, e: &Extent, fresh: bool) -> Result<u64> {
+    match &e.chunk {
+        Chunk::Zeros(_) if fresh => Ok(0),
+        Chunk::Zeros(len) => {
+            file.seek(SeekFrom::Start(e.offset))?;
+            let zeros = vec![0u8; (*len).min(1 << 20) as usize];
+            let mut left = *len;
+            while left > 0 {
+                let n = left.min(zeros.len() as u64) as usize;
+                file.write_all(&zeros[..n])?;
+                left -= n as u64;
+            }
+            Ok(*len)
+        }
+        Chunk::Bytes(b) => {
+            use std::os::unix::fs::FileExt;
+            file.write_all_at(b, e.offset)?;
+            Ok(b.len() as u64)
+        }
+        Chunk::File { path, len } => {
+            let mut src =
+                File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            file.seek(SeekFrom::Start(e.offset))?;
+            let copied = std::io::copy(&mut (&mut src).take_exact(*len), file)?;
+            anyhow::ensure!(
+                copied == *len,
+                "{} changed size while being written",
+                path.display()
+            );
+            Ok(copied)
+        }
+    }
+}
+
+trait TakeExact: std::io::Read + Sized {
+    fn take_exact(self, len: u64) -> std::io::Take<Self> {
+        self.take(len)
+    }
+}
+impl<R: std::io::Read> TakeExact for R {}
