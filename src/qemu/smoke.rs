@@ -156,7 +156,11 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
         .collect();
     println!(
         "qemu-test: timings (s from QEMU start): {}",
-        timings.join(", ")
+        if timings.is_empty() {
+            "no milestone reached".to_string()
+        } else {
+            timings.join(", ")
+        }
     );
     match outcome {
         Outcome::Pass { checks } => {

@@ -103,7 +103,10 @@ impl Watcher {
         } else if line.contains("BdsDxe: failed to load") || line.contains("Access Denied") {
             return Some(fail(
                 "firmware-boot",
-                format!("the firmware could not start the stick: {}", line.trim()),
+                format!(
+                    "the firmware could not start the stick (no ESP with /EFI/BOOT/BOOTX64.EFI?): {}",
+                    line.trim()
+                ),
             ));
         } else if line.contains("UEFI Interactive Shell") || line.contains("Start PXE over") {
             return Some(fail(

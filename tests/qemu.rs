@@ -1,0 +1,321 @@
+//! `mkstick qemu-test --smoke` end to end: real QEMU, real OVMF, the stock
+//! iPXE binary, the Debian payload. A pass on a stick built by the writer,
+//! and one deliberately broken stick per failure the harness must name.
+//!
+//! Needs what scripts/setup installs (qemu-system-x86, ovmf, mtools, gdisk,
+//! dosfstools, .test-deps/ipxe) and apt lists for the payload's first build.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const SSH_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFiL443Rcw6L5x8OEqmIuXtJQ/Mieo/3xSx0lxX3ckwk ci@mkstick";
+const IGNITION: &str = r#"{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/etc/motd","contents":{"source":"data:,smoke"}}]}}"#;
+/// Failures must be named well before this: each is seen within seconds.
+const NEGATIVE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The ESP starts at 1 MiB and is 256 MiB by default: the secrets volume follows.
+const ESP_OFFSET: u64 = 1 << 20;
+const SECRETS_OFFSET: u64 = (1 + 256) << 20;
+
+fn ipxe() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-deps/ipxe/ipxe-amd64.efi");
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/setup",
+        path.display()
+    );
+    path
+}
+
+/// The write options of a realistic node: embedded Ignition, k3s and a
+/// heartbeat on, the other components off (their env files stay empty).
+fn write_options(dir: &Path) -> Vec<String> {
+    let ign = dir.join("node.ign");
+    std::fs::write(&ign, IGNITION).unwrap();
+    let key = dir.join("key.pub");
+    std::fs::write(&key, format!("{SSH_KEY}\n")).unwrap();
+    [
+        "--ipxe-efi",
+        ipxe().to_str().unwrap(),
+        "--ignition",
+        ign.to_str().unwrap(),
+        "--ssh-key",
+        key.to_str().unwrap(),
+        "--hostname",
+        "node1",
+        "--flatcar-version",
+        "4593.2.5",
+        "--k3s",
+        "K3S_TOKEN=smoke-token",
+        "--k3s",
+        "K3S_URL=https://10.0.0.1:6443",
+        "--heartbeat-url",
+        "https://hb.example.com/ping",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn mkstick(args: &[String]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mkstick"))
+        .args(args)
+        .output()
+        .expect("running mkstick")
+}
+
+fn run(program: &str, args: &[&str]) {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `qemu-test --smoke` and returns (exit code, stdout), checking that
+/// no QEMU of this run outlives it.
+fn smoke(args: &[String], stick_marker: &str) -> (i32, String) {
+    let started = Instant::now();
+    let out = mkstick(&[&["qemu-test".to_string(), "--smoke".to_string()], args].concat());
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!(
+        "{stdout}{}(took {:.1}s)",
+        String::from_utf8_lossy(&out.stderr),
+        started.elapsed().as_secs_f64()
+    );
+    assert_no_qemu_with(stick_marker);
+    (out.status.code().unwrap_or(-1), stdout)
+}
+
+/// No process whose command line names `marker` (the stick) is left.
+fn assert_no_qemu_with(marker: &str) {
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            assert!(
+                !(cmdline.contains("qemu-system") && cmdline.contains(marker)),
+                "QEMU outlived mkstick: {cmdline}"
+            );
+        }
+    }
+}
+
+fn assert_failure(code: i32, stdout: &str, check: &str, detail: &str) {
+    assert_eq!(code, 1, "expected a failure:\n{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("qemu-test: FAIL"))
+        .expect("a FAIL line");
+    assert!(
+        line.contains(&format!("): {check}: ")),
+        "wrong check, expected {check}: {line}"
+    );
+    assert!(line.contains(detail), "expected {detail:?} in: {line}");
+    let log = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("qemu-test: full serial log: "))
+        .expect("the report names the serial log");
+    assert!(Path::new(log).is_file(), "serial log {log} is missing");
+    let _ = std::fs::remove_file(log);
+}
+
+/// A stick image written by `mkstick --image`, its script pointing at the
+/// payload server on `port`.
+fn written_stick(dir: &Path, port: u16) -> PathBuf {
+    let image = dir.join("stick.img");
+    let mut args = vec![
+        "--image".to_string(),
+        image.to_str().unwrap().to_string(),
+        "--yes".into(),
+    ];
+    args.extend(["--base-url".to_string(), format!("http://10.0.2.2:{port}")]);
+    args.extend(write_options(dir));
+    let out = mkstick(&args);
+    assert!(
+        out.status.success(),
+        "mkstick --image: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    image
+}
+
+#[test]
+fn smoke_passes_on_a_stick_built_from_the_write_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("kept.img");
+    let mut args = write_options(dir.path());
+    args.extend([
+        "--image".into(),
+        image.to_str().unwrap().into(),
+        "--timeout".into(),
+        "150".into(),
+    ]);
+    let (code, stdout) = smoke(&args, image.to_str().unwrap());
+    assert_eq!(code, 0, "smoke test failed:\n{stdout}");
+    let pass = stdout
+        .lines()
+        .find(|l| l.starts_with("qemu-test: PASS"))
+        .expect("a PASS line");
+    for check in [
+        "kernel-cmdline",
+        "ignition-embedded",
+        "modules",
+        "secrets-found",
+        "secrets-mounted-ro",
+        "secrets-files",
+    ] {
+        assert!(pass.contains(check), "{check} not reported in: {pass}");
+    }
+    // The expectations came from the stick the writer built.
+    assert!(
+        stdout.contains(&format!("expect cmdline sshkey=\"{SSH_KEY}\"")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("expect cmdline initrd=oem.cpio"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("expect secret ").count(), 4, "{stdout}");
+    let timings = stdout
+        .lines()
+        .find(|l| l.starts_with("qemu-test: timings"))
+        .unwrap();
+    for milestone in ["firmware", "iPXE script", "kernel", "init", "verdict"] {
+        assert!(
+            timings.contains(milestone),
+            "{milestone} missing from: {timings}"
+        );
+    }
+    assert!(image.is_file(), "--image keeps the built stick");
+}
+
+#[test]
+fn smoke_fails_on_a_stick_without_an_esp() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("no-esp.img");
+    let img = image.to_str().unwrap();
+    run("truncate", &["-s", "300M", img]);
+    run(
+        "sgdisk",
+        &[
+            "-n",
+            "2:526336:+16M",
+            "-t",
+            "2:8300",
+            "-c",
+            "2:secrets",
+            img,
+        ],
+    );
+    run(
+        "mkfs.vfat",
+        &[
+            "-F", "16", "-n", "SECRETS", "--offset", "526336", img, "16384",
+        ],
+    );
+    let env = dir.path().join("k3s_env");
+    std::fs::write(&env, "K3S_TOKEN=\"t\"\n").unwrap();
+    run(
+        "mcopy",
+        &[
+            "-i",
+            &format!("{img}@@{SECRETS_OFFSET}"),
+            env.to_str().unwrap(),
+            "::/k3s_env",
+        ],
+    );
+    let timeout = NEGATIVE_TIMEOUT.as_secs().to_string();
+    let (code, stdout) = smoke(&[img.into(), "--timeout".into(), timeout], img);
+    assert_failure(code, &stdout, "firmware-boot", "could not start the stick");
+}
+
+#[test]
+fn smoke_fails_when_the_script_asks_for_a_missing_kernel() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let image = written_stick(dir.path(), port);
+    let img = image.to_str().unwrap();
+    // Break the kernel URL in the stick's own script, as a user's typo would.
+    let esp = format!("{img}@@{ESP_OFFSET}");
+    let script = Command::new("mtype")
+        .args(["-i", &esp, "::/autoexec.ipxe"])
+        .output()
+        .unwrap();
+    assert!(script.status.success());
+    let script = String::from_utf8(script.stdout).unwrap();
+    let broken = script.replace(
+        "${base}/flatcar_production_pxe.vmlinuz",
+        "${base}/missing.vmlinuz",
+    );
+    assert_ne!(
+        script, broken,
+        "the script has no kernel line to break:\n{script}"
+    );
+    let edited = dir.path().join("autoexec.ipxe");
+    std::fs::write(&edited, broken).unwrap();
+    run(
+        "mcopy",
+        &[
+            "-o",
+            "-i",
+            &esp,
+            edited.to_str().unwrap(),
+            "::/autoexec.ipxe",
+        ],
+    );
+    let timeout = NEGATIVE_TIMEOUT.as_secs().to_string();
+    let args = [
+        img.into(),
+        "--http-port".into(),
+        port.to_string(),
+        "--timeout".into(),
+        timeout,
+    ];
+    let (code, stdout) = smoke(&args, img);
+    assert_failure(
+        code,
+        &stdout,
+        "payload-fetch",
+        "missing.vmlinuz, which is not a payload file (HTTP 404)",
+    );
+}
+
+#[test]
+fn smoke_fails_when_the_secrets_volume_lacks_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let image = written_stick(dir.path(), port);
+    let img = image.to_str().unwrap();
+    run(
+        "mdel",
+        &[
+            "-i",
+            &format!("{img}@@{SECRETS_OFFSET}"),
+            "::/heartbeat_env",
+        ],
+    );
+    let timeout = NEGATIVE_TIMEOUT.as_secs().to_string();
+    let args = [
+        img.into(),
+        "--http-port".into(),
+        port.to_string(),
+        "--timeout".into(),
+        timeout,
+    ];
+    let (code, stdout) = smoke(&args, img);
+    assert_failure(code, &stdout, "secrets-files", "heartbeat_env is missing");
+}
