@@ -319,3 +319,85 @@ fn smoke_fails_when_the_secrets_volume_lacks_a_file() {
     let (code, stdout) = smoke(&args, img);
     assert_failure(code, &stdout, "secrets-files", "heartbeat_env is missing");
 }
+
+/// Starts `qemu-test --smoke` on a written stick and waits until QEMU runs.
+fn start_smoke(dir: &Path) -> (std::process::Child, String) {
+    let port = free_port();
+    let image = written_stick(dir, port);
+    let img = image.to_str().unwrap().to_string();
+    let child = Command::new(env!("CARGO_BIN_EXE_mkstick"))
+        .args([
+            "qemu-test",
+            "--smoke",
+            &img,
+            "--http-port",
+            &port.to_string(),
+            "--accel",
+            "tcg",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !qemu_running_with(&img) {
+        assert!(Instant::now() < deadline, "QEMU did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (child, img)
+}
+
+fn qemu_running_with(marker: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline")).is_ok_and(|c| {
+            let c = String::from_utf8_lossy(&c);
+            c.contains("qemu-system") && c.contains(marker)
+        })
+    })
+}
+
+#[test]
+fn ctrl_c_stops_qemu_and_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, img) = start_smoke(dir.path());
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert!(
+        stdout.contains("FAIL (TCG): interrupted: stopped by Ctrl-C"),
+        "{stdout}"
+    );
+    assert_no_qemu_with(&img);
+}
+
+#[test]
+fn qemu_dies_with_a_killed_mkstick() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, img) = start_smoke(dir.path());
+    // SIGKILL: no handler, no destructor runs; only PR_SET_PDEATHSIG is left.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while qemu_running_with(&img) {
+        assert!(Instant::now() < deadline, "QEMU outlived a killed mkstick");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn interactive_mode_needs_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = written_stick(dir.path(), 8080);
+    let out = Command::new(env!("CARGO_BIN_EXE_mkstick"))
+        .args(["qemu-test", image.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("interactive mode needs a terminal") && stderr.contains("--smoke"),
+        "{stderr}"
+    );
+}
