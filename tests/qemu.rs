@@ -194,7 +194,9 @@ fn smoke_passes_on_a_stick_built_from_the_write_options() {
         .lines()
         .find(|l| l.starts_with("qemu-test: timings"))
         .unwrap();
-    for milestone in ["firmware", "iPXE script", "kernel", "init", "verdict"] {
+    for milestone in [
+        "firmware", "iPXE", "script", "DHCP", "kernel", "init", "verdict",
+    ] {
         assert!(
             timings.contains(milestone),
             "{milestone} missing from: {timings}"

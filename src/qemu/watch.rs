@@ -10,8 +10,12 @@ use serde::Deserialize;
 pub enum Milestone {
     /// The firmware starts the stick's boot entry.
     Firmware,
-    /// iPXE runs the stick's `autoexec.ipxe`.
+    /// iPXE found the stick's `autoexec.ipxe`.
+    Ipxe,
+    /// The script runs (its first `mkstick:` message).
     Script,
+    /// DHCP done.
+    Network,
     /// The Linux kernel (EFI stub) starts.
     Kernel,
     /// The payload's /init starts.
@@ -23,7 +27,9 @@ impl Milestone {
     pub fn label(self) -> &'static str {
         match self {
             Milestone::Firmware => "firmware",
-            Milestone::Script => "iPXE script",
+            Milestone::Ipxe => "iPXE",
+            Milestone::Script => "script",
+            Milestone::Network => "DHCP",
             Milestone::Kernel => "kernel",
             Milestone::Init => "init",
             Milestone::Verdict => "verdict",
@@ -117,14 +123,18 @@ impl Watcher {
                 ),
             ));
         } else if line.contains("autoexec.ipxe... ok") {
+            self.reach(Milestone::Ipxe, at);
+        } else if line.starts_with("mkstick: ") && self.has(Milestone::Ipxe) {
             self.reach(Milestone::Script, at);
+        } else if line.starts_with("Configuring (") && line.ends_with(" ok") {
+            self.reach(Milestone::Network, at);
         } else if line.contains("EFI stub:") || line.contains("Linux version") {
             self.reach(Milestone::Kernel, at);
         } else if line.contains("MKSTICK-INIT") {
             self.reach(Milestone::Init, at);
         } else if line.contains("Kernel panic") {
             return Some(fail("kernel-panic", line.trim()));
-        } else if self.has(Milestone::Script)
+        } else if self.has(Milestone::Ipxe)
             && !self.has(Milestone::Kernel)
             && let Some(error) = ipxe_error(line)
         {
@@ -206,6 +216,7 @@ mod tests {
                 "file:autoexec.ipxe... Not found (https://ipxe.org/7f4de18e)",
             ),
             (4.36, "file:/autoexec.ipxe... ok"),
+            (4.70, "mkstick: configuring the network"),
             (8.65, "Configuring (net0 52:54:00:12:34:56)...... ok"),
             (
                 11.76,
@@ -241,7 +252,9 @@ mod tests {
             times,
             vec![
                 (Milestone::Firmware, 4.32),
-                (Milestone::Script, 4.36),
+                (Milestone::Ipxe, 4.36),
+                (Milestone::Script, 4.70),
+                (Milestone::Network, 8.65),
                 (Milestone::Kernel, 15.30),
                 (Milestone::Init, 18.26),
                 (Milestone::Verdict, 20.42)
