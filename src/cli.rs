@@ -7,12 +7,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Make a USB stick that boots diskless Flatcar Container Linux nodes over the
 /// network with iPXE, configured by Ignition, with a read-only secrets volume.
 ///
-/// Write a stick:      sudo mkstick /dev/sdX
-/// Or an image file:   mkstick --image stick.img
-/// Preview the plan:   mkstick --image stick.img --dry-run
+///   Write a stick:     sudo mkstick /dev/sdX
+///   Or an image file:  mkstick --image stick.img
+///   Preview the plan:  mkstick --image stick.img --dry-run
 #[derive(Debug, Parser)]
 #[command(
     name = "mkstick",
+    verbatim_doc_comment,
     version,
     about,
     args_conflicts_with_subcommands = true,
@@ -72,6 +73,16 @@ pub enum Channel {
     Beta,
     Alpha,
     Lts,
+}
+
+impl Arch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+            Arch::All => "all",
+        }
+    }
 }
 
 impl Channel {

@@ -54,10 +54,7 @@ impl Manifest {
             flatcar: FlatcarEntry {
                 channel: plan.boot.channel.as_str().into(),
                 version: plan.boot.version.to_string(),
-                arch: serde_json::to_value(plan.boot.arch)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
+                arch: plan.boot.arch.as_str().into(),
                 base_url: plan.boot.base_url.clone(),
             },
             kernel_args: plan.boot.kernel_args.clone(),

@@ -76,11 +76,11 @@ pub fn describe(plan: &Plan) -> String {
     );
     for (p, v) in [(&l.esp, &plan.esp), (&l.secrets, &plan.secrets)] {
         s += &format!(
-            "  {:<8} {:>5} MiB at {:>4} MiB  {:?} label {}  GUID {}\n",
+            "  {:<8} {:>5} MiB at {:>4} MiB  {} label {}  GUID {}\n",
             p.name,
             p.size_bytes / MIB,
             p.start_bytes / MIB,
-            v.kind,
+            v.kind.as_str(),
             v.label,
             p.guid
         );
@@ -95,10 +95,10 @@ pub fn describe(plan: &Plan) -> String {
     }
     let b = &plan.boot;
     s += &format!(
-        "Flatcar: {} {} ({:?}) from {}\nKernel arguments: {}\n",
+        "Flatcar: {} {} ({}) from {}\nKernel arguments: {}\n",
         b.channel.as_str(),
         b.version,
-        b.arch,
+        b.arch.as_str(),
         b.base_url,
         b.kernel_args.join(" ")
     );
@@ -112,7 +112,7 @@ pub fn describe(plan: &Plan) -> String {
         s += &format!("  {:<15} {state}\n", c.name);
     }
     for i in &plan.ipxe {
-        s += &format!("iPXE ({:?}): {} → /{}\n", i.arch, i.from, i.path);
+        s += &format!("iPXE: {} → /{}\n", i.from, i.path);
     }
     s
 }

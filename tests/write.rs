@@ -296,3 +296,39 @@ fn inspect_reads_back_key_names_and_detects_changes() {
         "{text}"
     );
 }
+
+#[test]
+fn arch_all_carries_both_binaries_and_picks_by_build() {
+    let c = Case::new();
+    let arm = Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-deps/ipxe/ipxe-arm64.efi");
+    ok(&c.run(&[
+        "--image",
+        "stick.img",
+        "--arch",
+        "all",
+        "--ipxe-efi-arm64",
+        arm.to_str().unwrap(),
+    ]));
+    let listing = tool(
+        Command::new("mdir")
+            .env("MTOOLS_SKIP_CHECK", "1")
+            .arg("-b")
+            .arg("-i")
+            .arg(format!("{}@@1M", c.path("stick.img").display()))
+            .arg("::/EFI/BOOT"),
+    );
+    assert!(
+        listing.contains("BOOTX64.EFI") && listing.contains("BOOTAA64.EFI"),
+        "{listing}"
+    );
+    let script = Command::new(BIN)
+        .arg("inspect")
+        .arg(c.path("stick.img"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&script.stdout);
+    assert!(
+        text.contains("iseq ${buildarch} arm64 && set arch arm64 || set arch amd64"),
+        "{text}"
+    );
+}

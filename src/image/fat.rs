@@ -27,6 +27,13 @@ pub enum FatKind {
 }
 
 impl FatKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FatKind::Fat16 => "FAT16",
+            FatKind::Fat32 => "FAT32",
+        }
+    }
+
     /// Cluster counts each variant must have, with a safety margin of 16 from the
     /// boundaries where drivers disagree.
     fn cluster_range(self) -> (u64, u64) {

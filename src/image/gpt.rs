@@ -134,13 +134,7 @@ impl Write for RecordingDisk {
 
 impl Seek for RecordingDisk {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        let new = match pos {
-            SeekFrom::Start(n) => Some(n),
-            SeekFrom::End(d) => self.len.checked_add_signed(d),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        self.pos = new
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        self.pos = crate::target::io::seek_in(self.len, self.pos, pos)?;
         Ok(self.pos)
     }
 }

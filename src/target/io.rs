@@ -38,15 +38,19 @@ impl<T: Read + Seek> Read for Slice<T> {
 
 impl<T: Seek> Seek for Slice<T> {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        let new = match pos {
-            SeekFrom::Start(n) => Some(n),
-            SeekFrom::End(d) => self.len.checked_add_signed(d),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        self.pos = new
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        self.pos = seek_in(self.len, self.pos, pos)?;
         Ok(self.pos)
     }
+}
+
+/// The position `pos` resolves to in a stream of `len` bytes now at `current`.
+pub fn seek_in(len: u64, current: u64, pos: SeekFrom) -> io::Result<u64> {
+    match pos {
+        SeekFrom::Start(n) => Some(n),
+        SeekFrom::End(d) => len.checked_add_signed(d),
+        SeekFrom::Current(d) => current.checked_add_signed(d),
+    }
+    .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))
 }
 
 impl<T> Write for Slice<T> {
