@@ -403,3 +403,34 @@ fn interactive_mode_needs_a_terminal() {
         "{stderr}"
     );
 }
+
+/// `qemu-test --help` as a person sees it, against tests/golden (regenerate
+/// with `MKSTICK_BLESS=1 cargo test --test qemu help` and review the diff).
+#[test]
+fn help_matches_golden_and_fits_80_columns() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mkstick"))
+        .args(["qemu-test", "--help"])
+        // clap shows the values of env-backed options: show none.
+        .env_clear()
+        .env("COLUMNS", "80")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for line in help.lines() {
+        assert!(
+            line.chars().count() <= 80 || line.starts_with('|'),
+            "too wide: {line:?}"
+        );
+    }
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/qemu-test-help.txt");
+    if std::env::var_os("MKSTICK_BLESS").is_some() {
+        std::fs::write(&golden, &help).unwrap();
+    }
+    let want = std::fs::read_to_string(&golden).unwrap_or_default();
+    assert!(
+        want == help,
+        "{} differs (MKSTICK_BLESS=1 to update):\n{help}",
+        golden.display()
+    );
+}
