@@ -434,3 +434,37 @@ fn help_matches_golden_and_fits_80_columns() {
         golden.display()
     );
 }
+
+/// Interactive mode on a real terminal (script(1) gives it a pty): the
+/// console is the terminal, and Ctrl-C typed there stops QEMU and mkstick.
+#[test]
+fn interactive_ctrl_c_on_the_terminal_stops_qemu() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let image = written_stick(dir.path(), 8080);
+    let img = image.to_str().unwrap();
+    let command = format!(
+        "{} qemu-test {img} --accel tcg --ssh-port {}",
+        env!("CARGO_BIN_EXE_mkstick"),
+        free_port()
+    );
+    let mut child = Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !qemu_running_with(img) {
+        assert!(Instant::now() < deadline, "QEMU did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Let the firmware start, as a person would, then type Ctrl-C.
+    std::thread::sleep(Duration::from_secs(2));
+    child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("interrupted; QEMU stopped"), "{stdout}");
+    assert_no_qemu_with(img);
+}

@@ -4,8 +4,7 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -16,6 +15,8 @@ use super::vm::{Console, Network, Vm, VmSpec};
 use super::{accel, build};
 
 const DEFAULT_MEMORY_MIB: u32 = 4096;
+/// How often QEMU is checked on.
+const POLL: Duration = Duration::from_millis(100);
 
 pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
     if !std::io::stdin().is_terminal() {
@@ -63,10 +64,11 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
         args.ssh_port
     );
 
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&interrupted);
+    let (interrupt, interrupted) = mpsc::channel();
     // mkstick must outlive the SIGINT so that it can reap QEMU and report.
-    if let Err(err) = ctrlc::try_set_handler(move || flag.store(true, Ordering::SeqCst)) {
+    if let Err(err) = ctrlc::try_set_handler(move || {
+        let _ = interrupt.send(());
+    }) {
         bail!("installing the Ctrl-C handler: {err}");
     }
     let mut vm = Vm::spawn(&spec)?;
@@ -74,18 +76,24 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
         .timeout
         .map(|secs| Instant::now() + Duration::from_secs(secs));
     loop {
-        if let Some(status) = vm.try_wait()? {
-            eprintln!("qemu-test: QEMU exited ({status})");
-            return Ok(if interrupted.load(Ordering::SeqCst) {
-                ExitCode::from(130)
-            } else {
-                ExitCode::SUCCESS
-            });
+        match interrupted.recv_timeout(POLL) {
+            Ok(()) => {
+                let status = vm.stop(Duration::from_secs(3))?;
+                eprintln!("qemu-test: interrupted; QEMU stopped ({status})");
+                return Ok(ExitCode::from(130));
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => bail!("the Ctrl-C handler is gone"),
         }
-        if interrupted.load(Ordering::SeqCst) {
-            let status = vm.stop(Duration::from_secs(3))?;
-            eprintln!("qemu-test: interrupted; QEMU stopped ({status})");
-            return Ok(ExitCode::from(130));
+        if let Some(status) = vm.try_wait()? {
+            // A Ctrl-C on the terminal reaches QEMU and mkstick together;
+            // QEMU may exit before the handler has reported it.
+            if interrupted.recv_timeout(POLL).is_ok() {
+                eprintln!("qemu-test: interrupted; QEMU stopped ({status})");
+                return Ok(ExitCode::from(130));
+            }
+            eprintln!("qemu-test: QEMU exited ({status})");
+            return Ok(ExitCode::SUCCESS);
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             vm.stop(Duration::from_secs(3))?;
@@ -95,6 +103,5 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
             );
             return Ok(ExitCode::from(1));
         }
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
