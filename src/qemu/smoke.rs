@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, ensure};
 
-use super::args::QemuTestArgs;
+use super::args::{Arch, QemuTestArgs};
 use super::console::{self, secs};
 use super::expect::{Expectations, served_initrd};
 use super::firmware::Firmware;
@@ -27,6 +27,10 @@ const DEFAULT_MEMORY_MIB: u32 = 512;
 const TAIL_LINES: usize = 25;
 
 pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
+    ensure!(
+        args.arch() == Arch::Amd64,
+        "--smoke boots an amd64 test payload; test an arm64 stick interactively (without --smoke)"
+    );
     let payload = Payload::load(args.payload.as_deref())?;
     let firmware = Firmware::find(
         args.arch(),
