@@ -1,7 +1,7 @@
 //! A temporary stick built with the write command's own code path, from the
 //! same options, for runs without a TARGET.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use tempfile::TempDir;
@@ -11,15 +11,34 @@ use crate::image::Image;
 use crate::plan::{Environment, Plan};
 use crate::target::image_file;
 
-/// An image file; removed on drop unless the user named it (`--image`).
-pub struct BuiltStick {
-    _dir: Option<TempDir>,
-    pub path: PathBuf,
+/// The stick under test: the user's TARGET, or one built for this run.
+pub enum Stick {
+    Given(PathBuf),
+    /// An image file; its temporary directory (if any) goes on drop.
+    Built {
+        path: PathBuf,
+        _dir: Option<TempDir>,
+    },
 }
 
-/// Builds the stick `write` describes, with `base_url` instead of the
-/// user's (smoke mode points it at the payload server).
-pub fn build(write: &WriteArgs, base_url: Option<String>) -> Result<BuiltStick> {
+impl Stick {
+    /// TARGET when given, else a stick built from the write options with
+    /// `base_url` (smoke mode: the payload server) instead of the user's.
+    pub fn target_or_build(write: &WriteArgs, base_url: Option<String>) -> Result<Stick> {
+        match &write.device {
+            Some(target) => Ok(Stick::Given(target.clone())),
+            None => build(write, base_url),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        match self {
+            Stick::Given(path) | Stick::Built { path, .. } => path,
+        }
+    }
+}
+
+fn build(write: &WriteArgs, base_url: Option<String>) -> Result<Stick> {
     let mut args = write.clone();
     if let Some(url) = base_url {
         args.base_url = url;
@@ -44,5 +63,5 @@ pub fn build(write: &WriteArgs, base_url: Option<String>) -> Result<BuiltStick> 
     // A temporary path is new; a named one the user asked to (over)write.
     image_file::write(&path, &plan, &image, true)
         .with_context(|| format!("writing {}", path.display()))?;
-    Ok(BuiltStick { _dir: dir, path })
+    Ok(Stick::Built { path, _dir: dir })
 }

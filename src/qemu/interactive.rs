@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
+use super::accel;
 use super::args::QemuTestArgs;
+use super::build::Stick;
 use super::firmware::Firmware;
 use super::vm::{Console, Network, Vm, VmSpec};
-use super::{accel, build};
 
 const DEFAULT_MEMORY_MIB: u32 = 4096;
 /// How often QEMU is checked on.
@@ -24,15 +25,8 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
             "interactive mode needs a terminal for the serial console; use --smoke for an unattended test"
         );
     }
-    let built = match &args.write.device {
-        Some(_) => None,
-        None => Some(build::build(&args.write, None)?),
-    };
-    let target = match (&built, &args.write.device) {
-        (Some(built), _) => built.path.clone(),
-        (None, Some(device)) => device.clone(),
-        (None, None) => unreachable!("a stick is built when no TARGET is given"),
-    };
+    let stick = Stick::target_or_build(&args.write, None)?;
+    let target = stick.path();
     let firmware = Firmware::find(
         args.arch(),
         args.firmware.as_deref(),
@@ -46,7 +40,7 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
         memory_mib: args.memory.unwrap_or(DEFAULT_MEMORY_MIB),
         firmware_code: firmware.code.clone(),
         firmware_vars: vars.path.clone(),
-        stick: Some(target.clone()),
+        stick: Some(target.to_path_buf()),
         network: Network::User {
             ssh_port: Some(args.ssh_port),
         },

@@ -3,14 +3,15 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 
 use super::args::{Arch, QemuTestArgs};
+use super::build::Stick;
 use super::console::{self, secs};
 use super::expect::{Expectations, served_initrd};
 use super::firmware::Firmware;
@@ -18,7 +19,7 @@ use super::payload::Payload;
 use super::server::PayloadServer;
 use super::vm::{Console, Network, Vm, VmSpec};
 use super::watch::{Failure, Outcome, Watcher};
-use super::{Event, accel, build, stick};
+use super::{Event, accel, stick};
 
 const DEFAULT_TIMEOUT_SECS: u64 = 120;
 /// Enough for the payload; OVMF also starts faster with less memory.
@@ -42,34 +43,25 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
 
     let (tx, rx) = mpsc::channel();
     let server = PayloadServer::start(args.http_port, tx.clone())?;
-    // Without a TARGET, the stick is built now that its base URL is known.
-    let built = match &args.write.device {
-        Some(_) => None,
-        None => Some(build::build(
-            &args.write,
-            Some(format!("http://10.0.2.2:{}", server.port)),
-        )?),
-    };
-    let target = match (&built, &args.write.device) {
-        (Some(built), _) => built.path.clone(),
-        (None, Some(device)) => device.clone(),
-        (None, None) => unreachable!("a stick is built when no TARGET is given"),
-    };
-    let contents = stick::read(&target)?;
-    let expectations = Expectations::for_stick(&contents)?;
+    // Built (without a TARGET) once the server's port, its base URL, is known.
+    let stick = Stick::target_or_build(
+        &args.write,
+        Some(format!("http://10.0.2.2:{}", server.port)),
+    )?;
+    let expectations = Expectations::for_stick(&stick::read(stick.path())?)?;
     server.serve(
         payload.kernel.into(),
         served_initrd(&payload.base_initrd, &expectations).into(),
     );
     let interrupt = tx.clone();
-    // The handler only reports: the loop below stops QEMU and says so.
+    // The handler only reports: the harness loop stops QEMU and says so.
     let _ = ctrlc::try_set_handler(move || {
         let _ = interrupt.send(Event::Interrupted);
     });
 
-    let (log_path, keep_log) = match &args.log {
-        Some(path) => (path.clone(), true),
-        None => (temp_log_path()?, false),
+    let log_path = match &args.log {
+        Some(path) => path.clone(),
+        None => temp_log_path()?,
     };
     let log = File::create(&log_path)
         .with_context(|| format!("creating the serial log {}", log_path.display()))?;
@@ -79,13 +71,13 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
         memory_mib: args.memory.unwrap_or(DEFAULT_MEMORY_MIB),
         firmware_code: firmware.code.clone(),
         firmware_vars: vars.path.clone(),
-        stick: Some(target.clone()),
+        stick: Some(stick.path().to_path_buf()),
         network: Network::User { ssh_port: None },
         console: Console::Captured,
     };
     println!(
         "qemu-test: smoke test of {} with {} ({})",
-        target.display(),
+        stick.path().display(),
         decision.accel,
         decision.why
     );
@@ -94,11 +86,33 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
         payload.dir.display(),
         server.port
     );
-    print!("{}", indent(&expectations.render()));
-    let timeout = Duration::from_secs(args.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS));
+    for line in expectations.render().lines() {
+        println!("qemu-test:   expect {line}");
+    }
     let mut vm = Vm::spawn(&spec)?;
     console::capture(&mut vm, Some(log), tx)?;
+    let timeout = Duration::from_secs(args.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS));
+    let boot = watch(&mut vm, &rx, timeout)?;
+    // QEMU powers off by itself after a verdict; stop it in every case.
+    vm.stop(Duration::from_secs(3))?;
+    drop(server);
+    Ok(report(
+        &boot,
+        &decision.accel.to_string(),
+        &log_path,
+        args.log.is_some(),
+    ))
+}
 
+/// What one boot showed.
+struct Boot {
+    outcome: Outcome,
+    watcher: Watcher,
+    tail: VecDeque<String>,
+}
+
+/// Follows the boot until an outcome, QEMU's exit or the deadline.
+fn watch(vm: &mut Vm, events: &Receiver<Event>, timeout: Duration) -> Result<Boot> {
     let mut watcher = Watcher::default();
     let mut tail = VecDeque::with_capacity(TAIL_LINES);
     let mut stderr = Vec::new();
@@ -108,15 +122,13 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
             let last = watcher
                 .last()
                 .map_or("none (no firmware output)", |m| m.label());
-            break Outcome::Fail(Failure::new(
-                "timeout",
-                format!(
-                    "no verdict within {}s; last milestone reached: {last}",
-                    timeout.as_secs()
-                ),
-            ));
+            let detail = format!(
+                "no verdict within {}s; last milestone reached: {last}",
+                timeout.as_secs()
+            );
+            break Outcome::Fail(Failure::new("timeout", detail));
         };
-        match rx.recv_timeout(left) {
+        match events.recv_timeout(left) {
             Ok(Event::Serial { at, line }) => {
                 let outcome = watcher.serial(at, &line);
                 if tail.len() == TAIL_LINES {
@@ -138,71 +150,64 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
             }
             Ok(Event::ConsoleClosed) | Err(RecvTimeoutError::Disconnected) => {
                 let status = vm.stop(Duration::from_secs(2))?;
-                break Outcome::Fail(Failure::new(
-                    "qemu-exited",
-                    format!(
-                        "QEMU exited ({status}) before a verdict; its messages: {}",
-                        stderr.join(" | ")
-                    ),
-                ));
+                let detail = format!(
+                    "QEMU exited ({status}) before a verdict; its messages: {}",
+                    stderr.join(" | ")
+                );
+                break Outcome::Fail(Failure::new("qemu-exited", detail));
             }
             Err(RecvTimeoutError::Timeout) => {}
         }
     };
-    // QEMU powers off by itself after a verdict; stop it in every case.
-    vm.stop(Duration::from_secs(3))?;
-    drop(server);
+    Ok(Boot {
+        outcome,
+        watcher,
+        tail,
+    })
+}
 
-    let timings: Vec<String> = watcher
+/// Prints the timings and the verdict; on failure also the console's last
+/// lines and where the full log is. Returns the exit status.
+fn report(boot: &Boot, accel: &str, log: &Path, keep_log: bool) -> ExitCode {
+    let timings: Vec<String> = boot
+        .watcher
         .reached()
         .iter()
         .map(|(m, at)| format!("{} {}", m.label(), secs(*at)))
         .collect();
-    println!(
-        "qemu-test: timings (s from QEMU start): {}",
-        if timings.is_empty() {
-            "no milestone reached".to_string()
-        } else {
-            timings.join(", ")
-        }
-    );
-    match outcome {
+    let timings = if timings.is_empty() {
+        "no milestone reached".to_string()
+    } else {
+        timings.join(", ")
+    };
+    println!("qemu-test: timings (s from QEMU start): {timings}");
+    match &boot.outcome {
         Outcome::Pass { checks } => {
-            println!(
-                "qemu-test: PASS ({}): {}",
-                decision.accel,
-                checks.join(", ")
-            );
+            println!("qemu-test: PASS ({accel}): {}", checks.join(", "));
             if keep_log {
-                println!("qemu-test: serial log: {}", log_path.display());
+                println!("qemu-test: serial log: {}", log.display());
             } else {
-                let _ = std::fs::remove_file(&log_path);
+                let _ = std::fs::remove_file(log);
             }
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         }
         Outcome::Fail(failure) => {
             println!(
-                "qemu-test: FAIL ({}): {}: {}",
-                decision.accel, failure.check, failure.detail
+                "qemu-test: FAIL ({accel}): {}: {}",
+                failure.check, failure.detail
             );
-            println!("qemu-test: last {} console lines:", tail.len());
-            for line in &tail {
+            println!("qemu-test: last {} console lines:", boot.tail.len());
+            for line in &boot.tail {
                 println!("  | {line}");
             }
-            println!("qemu-test: full serial log: {}", log_path.display());
-            Ok(ExitCode::from(if failure.check == "interrupted" {
+            println!("qemu-test: full serial log: {}", log.display());
+            ExitCode::from(if failure.check == "interrupted" {
                 130
             } else {
                 1
-            }))
+            })
         }
     }
-}
-
-fn indent(text: &str) -> String {
-    text.lines()
-        .map(|l| format!("qemu-test:   expect {l}\n"))
-        .collect()
 }
 
 /// A new, kept file in the temporary directory.
