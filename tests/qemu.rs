@@ -390,7 +390,7 @@ fn qemu_dies_with_a_killed_mkstick() {
 #[test]
 fn interactive_mode_needs_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
-    let image = written_stick(dir.path(), 8080);
+    let image = written_stick(dir.path(), free_port());
     let out = Command::new(env!("CARGO_BIN_EXE_mkstick"))
         .args(["qemu-test", image.to_str().unwrap()])
         .stdin(std::process::Stdio::null())
@@ -441,7 +441,7 @@ fn help_matches_golden_and_fits_80_columns() {
 fn interactive_ctrl_c_on_the_terminal_stops_qemu() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
-    let image = written_stick(dir.path(), 8080);
+    let image = written_stick(dir.path(), free_port());
     let img = image.to_str().unwrap();
     let command = format!(
         "{} qemu-test {img} --accel tcg --ssh-port {}",
