@@ -340,7 +340,8 @@ fn start_smoke(dir: &Path) -> (std::process::Child, String) {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // A cold cache builds the payload first (a 70 MB kernel package).
+    let deadline = Instant::now() + Duration::from_secs(300);
     while !qemu_running_with(&img) {
         assert!(Instant::now() < deadline, "QEMU did not start");
         std::thread::sleep(Duration::from_millis(100));
