@@ -33,6 +33,9 @@ pub enum Command {
     /// Read a stick or image back: layout, boot script, manifest, secret key
     /// names (never values), and whether it still matches its manifest.
     Inspect(InspectArgs),
+    /// Transpile a Flatcar YAML config (Butane `variant: flatcar` or Container
+    /// Linux Config) to Ignition JSON.
+    Ignite(crate::ignite::IgniteArgs),
     /// Print the secrets volume's schema as JSON Schema (or a Markdown table).
     SecretsSchema(SecretsSchemaArgs),
     /// Boot a stick in QEMU (UEFI): interactively, or as a pass/fail smoke test.

@@ -8,6 +8,7 @@ pub mod assets;
 pub mod bootscript;
 pub mod cli;
 pub mod cpio;
+pub mod ignite;
 pub mod image;
 pub mod inspect;
 pub mod manifest;

@@ -8,6 +8,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         None => mkstick::write::run(&cli.write),
         Some(Command::Inspect(args)) => mkstick::inspect::run(args),
+        Some(Command::Ignite(args)) => mkstick::ignite::run(args),
         Some(Command::QemuTest(args)) => mkstick::qemu::run(args),
         Some(Command::SecretsSchema(args)) => {
             if args.markdown {

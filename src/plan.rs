@@ -484,32 +484,39 @@ fn read_secrets(args: &WriteArgs, env: &Environment) -> Result<SecretsVolume> {
     SecretsVolume::from_inputs(&inputs)
 }
 
-/// The Ignition config to embed: a file (`.ign`/`.json` as is, YAML transpiled)
-/// or the default node config built into mkstick.
+/// The Ignition config to embed: a file (`.ign`/`.json` as is, YAML
+/// transpiled with `local:` paths relative to its directory) or the default
+/// node config built into mkstick.
 fn load_ignition(file: Option<&Path>) -> Result<Vec<u8>> {
     let Some(path) = file else {
-        bail!(
-            "no Ignition config: pass --ignition FILE (an .ign file to embed) or --ignition-url URL \
-             (a public config fetched at boot)"
-        );
+        return Ok(crate::ignite::DEFAULT_NODE_CONFIG_IGN.as_bytes().to_vec());
     };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading Ignition config {}", path.display()))?;
-    let is_yaml = matches!(
+    if matches!(
         path.extension().and_then(|e| e.to_str()),
         Some("yml" | "yaml")
-    );
-    ensure!(
-        !is_yaml,
-        "{}: YAML configs need `mkstick ignite` first (not in this build); pass the .ign output",
-        path.display()
-    );
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not JSON (an Ignition config is)", path.display()))?;
+    ) {
+        let opts = crate::ignite::Options {
+            files_dir: path.parent().map(Path::to_path_buf),
+            pretty: false,
+            ..Default::default()
+        };
+        let out = crate::ignite::transpile_file(path, &opts)
+            .with_context(|| format!("transpiling --ignition {}", path.display()))?;
+        return Ok(out.json.into_bytes());
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading Ignition config {}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not JSON (an Ignition config is); YAML needs a .yml name",
+            path.display()
+        )
+    })?;
     let version = value.pointer("/ignition/version").and_then(|v| v.as_str());
+    // Flatcar's Ignition reads spec 3.x, and translates 2.x at boot.
     ensure!(
-        version.is_some_and(|v| v.starts_with("3.")),
-        "{}: not an Ignition spec 3 config (ignition.version is {:?}); Flatcar's embedded config needs spec 3.x",
+        version.is_some_and(|v| v.starts_with("3.") || v.starts_with("2.")),
+        "{}: not an Ignition config (ignition.version is {:?}; expected 2.x or 3.x)",
         path.display(),
         version
     );
@@ -638,13 +645,6 @@ mod tests {
             ),
             (
                 WriteArgs {
-                    ignition: None,
-                    ..args().0
-                },
-                "no Ignition config",
-            ),
-            (
-                WriteArgs {
                     k3s: vec!["TOKEN=x".into()],
                     ..args().0
                 },
@@ -660,6 +660,49 @@ mod tests {
         }
         let err = Plan::build(&a, &env(&[("SOURCE_DATE_EPOCH", "yesterday")])).unwrap_err();
         assert!(format!("{err:#}").contains("SOURCE_DATE_EPOCH"));
+    }
+
+    #[test]
+    fn default_and_yaml_ignition_are_embedded() {
+        let (a, d) = args();
+        let p = Plan::build(
+            &WriteArgs {
+                ignition: None,
+                ..args().0
+            },
+            &env(&[]),
+        )
+        .unwrap();
+        let want = hex::encode(Sha256::digest(
+            crate::ignite::DEFAULT_NODE_CONFIG_IGN.as_bytes(),
+        ));
+        assert_eq!(p.boot.ignition, IgnitionSource::Embedded(want));
+
+        let yml = d.path().join("node.yml");
+        std::fs::write(&yml, "variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: /etc/motd\n      contents:\n        inline: hi\n").unwrap();
+        let p = Plan::build(
+            &WriteArgs {
+                ignition: Some(yml.clone()),
+                ..args().0
+            },
+            &env(&[]),
+        )
+        .unwrap();
+        assert!(matches!(p.boot.ignition, IgnitionSource::Embedded(_)));
+        std::fs::write(
+            &yml,
+            "variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: etc/motd\n",
+        )
+        .unwrap();
+        let err = Plan::build(
+            &WriteArgs {
+                ignition: Some(yml),
+                ..a
+            },
+            &env(&[]),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("node.yml:5:"), "{err:#}");
     }
 
     #[test]

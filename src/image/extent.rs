@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The bytes of one extent.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Chunk {
     /// Literal bytes.
     Bytes(Arc<[u8]>),
@@ -17,6 +17,17 @@ pub enum Chunk {
     Zeros(u64),
     /// The contents of a file on the host, streamed at write time (large assets).
     File { path: PathBuf, len: u64 },
+}
+
+/// Sizes only: contents can be large, and on the secrets volume, secret.
+impl std::fmt::Debug for Chunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Chunk::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Chunk::Zeros(n) => write!(f, "Zeros({n})"),
+            Chunk::File { path, len } => write!(f, "File({}, {len} bytes)", path.display()),
+        }
+    }
 }
 
 impl Chunk {

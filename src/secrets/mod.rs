@@ -231,6 +231,8 @@ mod tests {
         })
         .unwrap();
         assert!(!format!("{v:?}").contains("hunter2"));
+        let file = crate::plan::PlannedFile::new("heartbeat_env", v.files()[2].1.clone());
+        assert!(!format!("{file:?}").contains("hunter2"), "{file:?}");
     }
 
     #[test]

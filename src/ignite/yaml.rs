@@ -1,0 +1,499 @@
+//! YAML → a small tree of nodes that remember where they came from.
+//!
+//! The dialect readers walk this tree instead of deserializing with serde,
+//! so that every finding (type errors, unknown keys, bad values) can name the
+//! exact line and column, and so that all findings are reported at once.
+
+use std::collections::HashMap;
+
+use granit_parser::{Event, Marker, Parser, ScalarStyle, ScanError};
+
+use super::diag::Diagnostic;
+
+/// A position in the source: 1-based line and column (in characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Pos {
+    pub line: u32,
+    pub col: u32,
+    /// Byte offset into the source.
+    pub offset: usize,
+}
+
+impl Pos {
+    fn from_marker(m: &Marker) -> Self {
+        Self {
+            line: m.line() as u32,
+            col: m.col() as u32 + 1,
+            offset: m.byte_offset().unwrap_or(0),
+        }
+    }
+}
+
+/// A source range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    pub start: Pos,
+    pub end: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Scalar(Scalar),
+    Seq(Vec<Node>),
+    Map(Vec<Entry>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scalar {
+    pub text: String,
+    /// Quoted and block scalars are always strings; only plain ones resolve
+    /// to null, booleans and numbers.
+    pub plain: bool,
+    /// An explicit tag such as `!!str`, as written after the handle.
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub key: String,
+    pub key_span: Span,
+    pub value: Node,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub span: Span,
+}
+
+impl Node {
+    pub fn is_null(&self) -> bool {
+        matches!(&self.value, Value::Scalar(s) if s.is_null())
+    }
+
+    /// A short name of the node's type for messages ("a string", "a list").
+    pub fn kind(&self) -> &'static str {
+        match &self.value {
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+            Value::Scalar(s) if s.is_null() => "nothing (null)",
+            Value::Scalar(s) if !s.plain => "a string",
+            Value::Scalar(s) if s.as_bool().is_some() => "a boolean",
+            Value::Scalar(s) if s.as_int().is_some() => "an integer",
+            Value::Scalar(_) => "a string",
+        }
+    }
+}
+
+impl Scalar {
+    pub fn is_null(&self) -> bool {
+        self.plain
+            && self.tag.is_none()
+            && matches!(self.text.as_str(), "" | "~" | "null" | "Null" | "NULL")
+    }
+
+    /// go-yaml v3 decoding a bool accepts the YAML 1.1 spellings too.
+    pub fn as_bool(&self) -> Option<bool> {
+        if !self.plain {
+            return None;
+        }
+        match self.text.as_str() {
+            "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "y" | "Y" => {
+                Some(true)
+            }
+            "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "n"
+            | "N" => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Integers as go-yaml v3 reads them into an int: `strconv.ParseInt(s, 0, 64)`,
+    /// so `0644` and `0o644` are octal (420) and `0x1a4` is hex.
+    pub fn as_int(&self) -> Option<i64> {
+        if !self.plain {
+            return None;
+        }
+        parse_go_int(&self.text)
+    }
+}
+
+/// `strconv.ParseInt(s, 0, 64)` plus YAML's `0o` prefix and `_` separators.
+pub fn parse_go_int(text: &str) -> Option<i64> {
+    let (neg, body) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if body.is_empty() || body.starts_with('_') || body.ends_with('_') {
+        return None;
+    }
+    let clean: String = body.chars().filter(|&c| c != '_').collect();
+    let lower = clean.to_ascii_lowercase();
+    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
+        (16, d)
+    } else if let Some(d) = lower.strip_prefix("0o") {
+        (8, d)
+    } else if let Some(d) = lower.strip_prefix("0b") {
+        (2, d)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        (8, &lower[1..])
+    } else {
+        (10, lower.as_str())
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let v = i64::from_str_radix(digits, radix).ok()?;
+    Some(if neg { -v } else { v })
+}
+
+/// Parses one YAML document. An empty input gives a null node.
+pub fn parse(source: &str) -> Result<Node, Diagnostic> {
+    let mut builder = Builder {
+        anchors: HashMap::new(),
+        stack: Vec::new(),
+        root: None,
+        documents: 0,
+    };
+    for item in Parser::new_from_str(source) {
+        let (event, span) = item.map_err(|e| scan_error(source, &e))?;
+        builder.event(
+            event,
+            Span {
+                start: Pos::from_marker(&span.start),
+                end: Pos::from_marker(&span.end),
+            },
+        )?;
+    }
+    Ok(builder.root.unwrap_or(Node {
+        value: Value::Scalar(Scalar {
+            text: String::new(),
+            plain: true,
+            tag: None,
+        }),
+        span: Span::default(),
+    }))
+}
+
+/// The position of a syntax error, moved to where the problem really is when
+/// the scanner only notices it later (an unclosed quote is found at the end).
+fn scan_error(source: &str, e: &ScanError) -> Diagnostic {
+    let pos = Pos::from_marker(e.marker());
+    let info = e.info();
+    let quoted = info.contains("end of stream") || info.contains("quoted scalar");
+    if let Some(open) = unclosed_quote(source).filter(|_| quoted) {
+        return Diagnostic::error(
+            format!("invalid YAML: this quoted string is never closed ({info})"),
+            Some(Span { start: open, end: open }),
+        )
+        .with_help("end the string with the same quote on its line, or use a `|` block for multi-line text");
+    }
+    let d = Diagnostic::error(
+        format!("invalid YAML: {info}"),
+        Some(Span {
+            start: pos,
+            end: pos,
+        }),
+    );
+    if info.contains("did not find expected") {
+        d.with_help("check this line's indentation against the lines above it")
+    } else {
+        d
+    }
+}
+
+/// Finds the opening quote of a quoted scalar that never closes, by scanning
+/// the source with the same quoting rules (comments, '' and \" escapes).
+fn unclosed_quote(source: &str) -> Option<Pos> {
+    let mut quote: Option<(char, Pos)> = None;
+    let mut line = 1u32;
+    let mut col = 0u32;
+    let mut in_comment = false;
+    let mut prev = ' ';
+    let mut chars = source.char_indices().peekable();
+    while let Some((off, c)) = chars.next() {
+        col += 1;
+        match quote {
+            Some((q, _)) => {
+                if q == '"' && c == '\\' {
+                    chars.next();
+                    col += 1;
+                } else if c == q {
+                    if q == '\'' && chars.peek().map(|&(_, n)| n) == Some('\'') {
+                        chars.next();
+                        col += 1;
+                    } else {
+                        quote = None;
+                    }
+                }
+            }
+            None if in_comment => {}
+            None => {
+                if c == '#' && (prev == ' ' || prev == '\t' || col == 1) {
+                    in_comment = true;
+                } else if (c == '"' || c == '\'')
+                    && (col == 1 || matches!(prev, ' ' | '\t' | '[' | '{' | ',' | ':' | '-'))
+                {
+                    quote = Some((
+                        c,
+                        Pos {
+                            line,
+                            col,
+                            offset: off,
+                        },
+                    ));
+                }
+            }
+        }
+        if c == '\n' {
+            line += 1;
+            col = 0;
+            in_comment = false;
+        }
+        prev = c;
+    }
+    quote.map(|(_, p)| p)
+}
+
+enum Frame {
+    Seq(Vec<Node>, Span, usize),
+    Map(Vec<Entry>, Option<(String, Span)>, Span, usize, Vec<Entry>),
+}
+
+struct Builder {
+    anchors: HashMap<usize, Node>,
+    stack: Vec<Frame>,
+    root: Option<Node>,
+    documents: usize,
+}
+
+impl Builder {
+    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), Diagnostic> {
+        match event {
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
+            Event::DocumentStart(..) => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    return Err(Diagnostic::error(
+                        "a config must be a single YAML document",
+                        Some(span),
+                    )
+                    .with_help("remove the second `---` document or split it into its own file"));
+                }
+            }
+            Event::Alias(id) => {
+                let Some(node) = self.anchors.get(&id).cloned() else {
+                    return Err(Diagnostic::error("unknown alias", Some(span)));
+                };
+                self.add(Node { span, ..node }, 0)?;
+            }
+            Event::UnresolvedAlias(name) => {
+                return Err(Diagnostic::error(
+                    format!("alias *{name} names no anchor defined before it"),
+                    Some(span),
+                ));
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                let tag = tag.map(|t| t.suffix().to_string());
+                let scalar = Scalar {
+                    text: text.into_owned(),
+                    plain: style == ScalarStyle::Plain && tag.as_deref() != Some("str"),
+                    tag,
+                };
+                self.add(
+                    Node {
+                        value: Value::Scalar(scalar),
+                        span,
+                    },
+                    anchor,
+                )?;
+            }
+            Event::SequenceStart(_, anchor, _) => {
+                self.stack.push(Frame::Seq(Vec::new(), span, anchor))
+            }
+            Event::MappingStart(_, anchor, _) => {
+                self.stack
+                    .push(Frame::Map(Vec::new(), None, span, anchor, Vec::new()))
+            }
+            Event::SequenceEnd => {
+                if let Some(Frame::Seq(items, start, anchor)) = self.stack.pop() {
+                    let span = Span {
+                        start: start.start,
+                        end: span.end,
+                    };
+                    self.add(
+                        Node {
+                            value: Value::Seq(items),
+                            span,
+                        },
+                        anchor,
+                    )?;
+                }
+            }
+            Event::MappingEnd => {
+                if let Some(Frame::Map(mut entries, _, start, anchor, merged)) = self.stack.pop() {
+                    // Merged keys (`<<`) come last and never override explicit ones.
+                    for e in merged {
+                        if !entries.iter().any(|x| x.key == e.key) {
+                            entries.push(e);
+                        }
+                    }
+                    let span = Span {
+                        start: start.start,
+                        end: span.end,
+                    };
+                    self.add(
+                        Node {
+                            value: Value::Map(entries),
+                            span,
+                        },
+                        anchor,
+                    )?;
+                }
+            }
+            // Comments, anchor metadata and future event kinds carry no data.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, node: Node, anchor: usize) -> Result<(), Diagnostic> {
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.root = Some(node),
+            Some(Frame::Seq(items, ..)) => items.push(node),
+            Some(Frame::Map(entries, pending, _, _, merged)) => match pending.take() {
+                None => {
+                    let Value::Scalar(s) = &node.value else {
+                        return Err(Diagnostic::error(
+                            "mapping keys must be plain strings",
+                            Some(node.span),
+                        ));
+                    };
+                    *pending = Some((s.text.clone(), node.span));
+                }
+                Some((key, key_span)) if key == "<<" => merge_into(merged, node, key_span)?,
+                Some((key, key_span)) => {
+                    if let Some(first) = entries.iter().find(|e| e.key == key) {
+                        return Err(Diagnostic::error(
+                            format!(
+                                "duplicate key `{key}` (first defined at line {})",
+                                first.key_span.start.line
+                            ),
+                            Some(key_span),
+                        )
+                        .with_help(
+                            "a key may appear only once in a mapping; merge the two entries",
+                        ));
+                    }
+                    entries.push(Entry {
+                        key,
+                        key_span,
+                        value: node,
+                    });
+                }
+            },
+        }
+        Ok(())
+    }
+}
+
+/// YAML merge keys (`<<: *base`): keys already present win.
+fn merge_into(entries: &mut Vec<Entry>, node: Node, key_span: Span) -> Result<(), Diagnostic> {
+    let maps = match node.value {
+        Value::Map(m) => vec![m],
+        Value::Seq(items) => items
+            .into_iter()
+            .map(|n| match n.value {
+                Value::Map(m) => Ok(m),
+                _ => Err(Diagnostic::error("`<<` merges only mappings", Some(n.span))),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => {
+            return Err(Diagnostic::error(
+                "`<<` merges only mappings",
+                Some(key_span),
+            ));
+        }
+    };
+    for map in maps {
+        for e in map {
+            if !entries.iter().any(|x| x.key == e.key) {
+                entries.push(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(node: &Node) -> &[Entry] {
+        match &node.value {
+            Value::Map(m) => m,
+            other => panic!("not a map: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn go_ints() {
+        assert_eq!(parse_go_int("0644"), Some(420));
+        assert_eq!(parse_go_int("0o644"), Some(420));
+        assert_eq!(parse_go_int("0x1a4"), Some(420));
+        assert_eq!(parse_go_int("755"), Some(755));
+        assert_eq!(parse_go_int("-12"), Some(-12));
+        assert_eq!(parse_go_int("0"), Some(0));
+        assert_eq!(parse_go_int("089"), None);
+        assert_eq!(parse_go_int("1.5"), None);
+        assert_eq!(parse_go_int(""), None);
+    }
+
+    #[test]
+    fn spans_are_one_based() {
+        let n = parse("a: 1\nbb:\n  c: 'x'\n").unwrap();
+        let m = map(&n);
+        assert_eq!((m[1].key_span.start.line, m[1].key_span.start.col), (2, 1));
+        let inner = map(&m[1].value);
+        assert_eq!(
+            (
+                inner[0].value.span.start.line,
+                inner[0].value.span.start.col
+            ),
+            (3, 6)
+        );
+        assert!(matches!(&inner[0].value.value, Value::Scalar(s) if !s.plain && s.text == "x"));
+    }
+
+    #[test]
+    fn duplicate_key_is_an_error_at_the_second() {
+        let e = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
+        let s = e.span.unwrap();
+        assert_eq!((s.start.line, s.start.col), (3, 1));
+        assert!(e.message.contains("line 1"), "{}", e.message);
+    }
+
+    #[test]
+    fn unclosed_quote_points_at_the_quote() {
+        let e = parse("a: 1\nb:\n  c: \"open\n  d: 2\n").unwrap_err();
+        let s = e.span.unwrap();
+        assert_eq!((s.start.line, s.start.col), (3, 6), "{e:?}");
+    }
+
+    #[test]
+    fn anchors_and_merge_keys() {
+        let n = parse("base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  y: 3\n").unwrap();
+        let c = map(&map(&n)[1].value);
+        let keys: Vec<_> = c.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["y", "x"]);
+    }
+
+    #[test]
+    fn empty_is_null() {
+        assert!(parse("").unwrap().is_null());
+        assert!(parse("# only a comment\n").unwrap().is_null());
+    }
+}
