@@ -40,6 +40,8 @@ pub enum Command {
     Mirror(crate::mirror::MirrorArgs),
     /// Print the secrets volume's schema as JSON Schema (or a Markdown table).
     SecretsSchema(SecretsSchemaArgs),
+    /// Boot a stick in QEMU (UEFI): interactively, or as a pass/fail smoke test.
+    QemuTest(Box<crate::qemu::QemuTestArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -101,7 +103,7 @@ impl Channel {
 
 /// What to write and where. Every input is validated before anything is opened
 /// for writing.
-#[derive(Debug, Args, Default)]
+#[derive(Clone, Debug, Args, Default)]
 pub struct WriteArgs {
     /// Block device to write (e.g. /dev/sdb). Needs root. Everything on it is lost.
     #[arg(value_name = "DEVICE", conflicts_with = "image")]

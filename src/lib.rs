@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod manifest;
 pub mod mirror;
 pub mod plan;
+pub mod qemu;
 pub mod secrets;
 pub mod sshkey;
 pub mod target;

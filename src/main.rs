@@ -10,6 +10,7 @@ fn main() -> ExitCode {
         Some(Command::Inspect(args)) => mkstick::inspect::run(args),
         Some(Command::Ignite(args)) => mkstick::ignite::run(args),
         Some(Command::Mirror(args)) => mkstick::mirror::run(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::QemuTest(args)) => mkstick::qemu::run(args),
         Some(Command::SecretsSchema(args)) => {
             if args.markdown {
                 print!("{}", mkstick::secrets::schema::markdown_table());

@@ -1,0 +1,288 @@
+//! What the payload's /init must find, sent to it as `/mkstick/expect` in a
+//! second cpio archive appended to the served initrd.
+
+use std::fmt;
+
+use anyhow::{Context, Result, ensure};
+use sha2::{Digest, Sha256};
+
+use super::newc;
+use super::stick::StickContents;
+use crate::manifest::Manifest;
+
+/// The env files the stick contract puts on the secrets volume, always.
+pub const SECRET_FILES: [&str; 4] = [
+    "k3s_env",
+    "logexport_env",
+    "heartbeat_env",
+    "namecheap_ddns_env",
+];
+
+/// Kernel arguments every boot script must pass (stick contract).
+pub const CONTRACT_ARGS: [&str; 3] = [
+    "initrd=flatcar_production_pxe_image.cpio.gz",
+    "flatcar.first_boot=1",
+    "console=ttyS0,115200n8",
+];
+pub const OEM_ARG: &str = "initrd=oem.cpio";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Sha256Digest([u8; 32]);
+
+impl Sha256Digest {
+    pub fn of(data: &[u8]) -> Self {
+        Self(Sha256::digest(data).into())
+    }
+
+    pub fn from_hex(text: &str) -> Result<Self> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text, &mut bytes)
+            .with_context(|| format!("{text:?} is not a sha256 in hex"))?;
+        Ok(Self(bytes))
+    }
+}
+
+impl fmt::Display for Sha256Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for Sha256Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{self}")
+    }
+}
+
+/// A file the secrets volume must hold; `None`: present, content unknown
+/// (the stick lacks it, so the guest will report it missing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretFile {
+    pub name: String,
+    pub digest: Option<Sha256Digest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expectations {
+    cmdline: Vec<String>,
+    ignition: Option<Sha256Digest>,
+    secrets: Vec<SecretFile>,
+    secrets_wait_secs: u32,
+}
+
+impl Expectations {
+    /// Expectations for `cmdline` arguments, an embedded Ignition config and
+    /// secrets files. Arguments go one per line, so none may hold a newline.
+    pub fn new(
+        cmdline: Vec<String>,
+        ignition: Option<Sha256Digest>,
+        secrets: Vec<SecretFile>,
+    ) -> Result<Self> {
+        for arg in &cmdline {
+            ensure!(
+                !arg.is_empty() && !arg.contains(['\n', '\r']),
+                "kernel argument {arg:?} cannot be checked"
+            );
+        }
+        for file in &secrets {
+            ensure!(
+                !file.name.is_empty() && !file.name.contains(['/', '\n', '\r', ' ']),
+                "secrets file name {:?} cannot be checked",
+                file.name
+            );
+        }
+        Ok(Self {
+            cmdline,
+            ignition,
+            secrets,
+            secrets_wait_secs: 20,
+        })
+    }
+
+    /// What a node booted from this stick must see. A stick written by
+    /// mkstick says so in its manifest; without one, the stick contract and
+    /// the stick's own files stand in.
+    pub fn for_stick(stick: &StickContents) -> Result<Self> {
+        match &stick.manifest {
+            Some(bytes) => Self::from_manifest(&Manifest::parse(bytes)?),
+            None => Self::from_contract(stick),
+        }
+    }
+
+    /// Everything the writer recorded: its kernel arguments, the embedded
+    /// Ignition config's hash and every secrets file with its hash.
+    pub fn from_manifest(manifest: &Manifest) -> Result<Self> {
+        let ignition = match manifest.ignition.strip_prefix("embedded sha256:") {
+            Some(hex) => {
+                Some(Sha256Digest::from_hex(hex).context("the manifest's ignition entry")?)
+            }
+            None => None,
+        };
+        let secrets = manifest
+            .secrets_files
+            .iter()
+            .map(|f| {
+                Ok(SecretFile {
+                    name: f.path.trim_start_matches('/').to_string(),
+                    digest: Some(
+                        Sha256Digest::from_hex(&f.sha256)
+                            .with_context(|| format!("the manifest entry of {}", f.path))?,
+                    ),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Self::new(manifest.kernel_args.clone(), ignition, secrets)
+    }
+
+    /// The contract's kernel arguments, the stick's own Ignition config and
+    /// secrets files (all four contract files, whether or not it has them).
+    pub fn from_contract(stick: &StickContents) -> Result<Self> {
+        let mut cmdline: Vec<String> = CONTRACT_ARGS.iter().map(|a| a.to_string()).collect();
+        if stick.oem_config.is_some() {
+            cmdline.push(OEM_ARG.to_string());
+        }
+        let on_stick = stick.secrets.as_deref().unwrap_or_default();
+        let secrets = SECRET_FILES
+            .iter()
+            .map(|name| SecretFile {
+                name: name.to_string(),
+                digest: on_stick
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, data)| Sha256Digest::of(data)),
+            })
+            .collect();
+        Self::new(
+            cmdline,
+            stick.oem_config.as_deref().map(Sha256Digest::of),
+            secrets,
+        )
+    }
+
+    /// The `/mkstick/expect` text the payload's /init reads.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for arg in &self.cmdline {
+            out.push_str(&format!("cmdline {arg}\n"));
+        }
+        if let Some(digest) = self.ignition {
+            out.push_str(&format!("ignition {digest}\n"));
+        }
+        for file in &self.secrets {
+            match file.digest {
+                Some(digest) => out.push_str(&format!("secret {} {digest}\n", file.name)),
+                None => out.push_str(&format!("secret {} -\n", file.name)),
+            }
+        }
+        out.push_str(&format!("secrets-wait {}\n", self.secrets_wait_secs));
+        out
+    }
+
+    /// A newc archive holding `/mkstick/expect`.
+    pub fn to_cpio(&self) -> Vec<u8> {
+        let text = self.render();
+        newc::write(&[
+            newc::Entry::Dir { path: "mkstick" },
+            newc::Entry::File {
+                path: "mkstick/expect",
+                mode: 0o644,
+                data: text.as_bytes(),
+            },
+        ])
+    }
+}
+
+/// The initrd served to the guest: the payload's base initramfs followed by
+/// the expectations. Linux unpacks concatenated archives, but only looks for
+/// an uncompressed one at a 4-byte boundary (zero padding is skipped).
+pub fn served_initrd(base: &[u8], expectations: &Expectations) -> Vec<u8> {
+    let mut out = base.to_vec();
+    out.resize(base.len().div_ceil(4) * 4, 0);
+    out.extend_from_slice(&expectations.to_cpio());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stick(oem: Option<&[u8]>, secrets: Option<&[(&str, &[u8])]>) -> StickContents {
+        StickContents {
+            esp: true,
+            manifest: None,
+            oem_config: oem.map(<[u8]>::to_vec),
+            secrets: secrets.map(|s| s.iter().map(|(n, d)| (n.to_string(), d.to_vec())).collect()),
+        }
+    }
+
+    #[test]
+    fn full_stick_expects_everything_it_carries() {
+        let files: Vec<(&str, &[u8])> = SECRET_FILES
+            .iter()
+            .map(|n| (*n, b"K=\"v\"\n" as &[u8]))
+            .collect();
+        let e = Expectations::for_stick(&stick(Some(b"{}"), Some(&files))).unwrap();
+        let text = e.render();
+        assert!(text.starts_with(
+            "cmdline initrd=flatcar_production_pxe_image.cpio.gz\ncmdline flatcar.first_boot=1\n\
+             cmdline console=ttyS0,115200n8\ncmdline initrd=oem.cpio\n"
+        ));
+        // sha256("{}")
+        assert!(text.contains(
+            "ignition 44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a\n"
+        ));
+        let digest = Sha256Digest::of(b"K=\"v\"\n");
+        for name in SECRET_FILES {
+            assert!(
+                text.contains(&format!("secret {name} {digest}\n")),
+                "{text}"
+            );
+        }
+        assert!(text.ends_with("secrets-wait 20\n"));
+    }
+
+    #[test]
+    fn missing_pieces_are_still_expected() {
+        let e = Expectations::for_stick(&stick(None, Some(&[("k3s_env", b"")]))).unwrap();
+        let text = e.render();
+        assert!(!text.contains("initrd=oem.cpio") && !text.contains("ignition "));
+        assert!(text.contains(
+            "secret k3s_env e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
+        ));
+        assert!(text.contains("secret heartbeat_env -\n"));
+        let none = Expectations::for_stick(&stick(None, None))
+            .unwrap()
+            .render();
+        assert_eq!(none.matches(" -\n").count(), 4);
+    }
+
+    #[test]
+    fn refuses_what_the_line_format_cannot_carry() {
+        assert!(Expectations::new(vec!["a\nb".into()], None, vec![]).is_err());
+        assert!(
+            Expectations::new(
+                vec![],
+                None,
+                vec![SecretFile {
+                    name: "a/b".into(),
+                    digest: None
+                }]
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn served_initrd_aligns_the_appended_archive() {
+        let e = Expectations::new(vec!["x=1".into()], None, vec![]).unwrap();
+        let served = served_initrd(b"\x1f\x8b\x08", &e);
+        assert_eq!(&served[..4], b"\x1f\x8b\x08\0");
+        assert_eq!(&served[4..10], b"070701");
+        assert_eq!(
+            newc::find_file(&served[4..], "mkstick/expect")
+                .unwrap()
+                .unwrap(),
+            e.render().as_bytes()
+        );
+    }
+}

@@ -1,0 +1,68 @@
+//! `mkstick qemu-test`: boot a stick in QEMU under UEFI firmware (OVMF),
+//! attached as a USB stick (xhci + usb-storage), with a virtio-net NIC on
+//! user-mode networking. No root needed.
+//!
+//! - Interactive: serial console on the terminal, SSH forwarded.
+//! - Smoke (`--smoke`, CI): offline; mkstick serves a test payload over HTTP,
+//!   the payload's /init checks the node's view of the stick and prints a
+//!   verdict, and the harness turns it into an exit status.
+
+mod accel;
+mod args;
+mod build;
+mod console;
+mod expect;
+mod firmware;
+mod interactive;
+mod newc;
+mod payload;
+mod server;
+mod smoke;
+mod stick;
+mod vm;
+mod watch;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Result, ensure};
+
+pub use args::{AccelChoice, Arch, QemuTestArgs};
+
+/// What the reader threads, the payload server and the Ctrl-C handler tell
+/// the harness loop.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// A console line, escape sequences removed, `at` after QEMU started.
+    Serial {
+        at: Duration,
+        line: String,
+    },
+    /// QEMU closed its console: it has exited.
+    ConsoleClosed,
+    Stderr(String),
+    Http {
+        path: String,
+        status: u16,
+    },
+    Interrupted,
+}
+
+pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
+    if let Some(target) = &args.write.device {
+        ensure!(
+            target.exists(),
+            "{} does not exist: give an image file or a block device written by mkstick",
+            target.display()
+        );
+    }
+    ensure!(
+        !args.write.dry_run,
+        "qemu-test builds and boots a stick; --dry-run belongs to the write command"
+    );
+    if args.smoke {
+        smoke::run(args)
+    } else {
+        interactive::run(args)
+    }
+}

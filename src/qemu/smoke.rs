@@ -1,0 +1,222 @@
+//! Smoke mode: boot the stick against the test payload, watch the console,
+//! and turn what happens into a pass, or a failure that names its reason.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+
+use super::args::{Arch, QemuTestArgs};
+use super::build::Stick;
+use super::console::{self, secs};
+use super::expect::{Expectations, served_initrd};
+use super::firmware::Firmware;
+use super::payload::Payload;
+use super::server::PayloadServer;
+use super::vm::{Console, Network, Vm, VmSpec};
+use super::watch::{Failure, Outcome, Watcher};
+use super::{Event, accel, stick};
+
+const DEFAULT_TIMEOUT_SECS: u64 = 120;
+/// Enough for the payload; OVMF also starts faster with less memory.
+const DEFAULT_MEMORY_MIB: u32 = 512;
+/// Console lines kept for the failure report.
+const TAIL_LINES: usize = 25;
+
+pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
+    ensure!(
+        args.arch() == Arch::Amd64,
+        "--smoke boots an amd64 test payload; test an arm64 stick interactively (without --smoke)"
+    );
+    let payload = Payload::load(args.payload.as_deref())?;
+    let firmware = Firmware::find(
+        args.arch(),
+        args.firmware.as_deref(),
+        args.firmware_vars.as_deref(),
+    )?;
+    let decision = accel::choose(args.accel, args.arch(), &firmware)?;
+    let vars = firmware.private_vars()?;
+
+    let (tx, rx) = mpsc::channel();
+    let server = PayloadServer::start(args.http_port, tx.clone())?;
+    // Built (without a TARGET) once the server's port, its base URL, is known.
+    let stick = Stick::target_or_build(
+        &args.write,
+        Some(format!("http://10.0.2.2:{}", server.port)),
+    )?;
+    let expectations = Expectations::for_stick(&stick::read(stick.path())?)?;
+    server.serve(
+        payload.kernel.into(),
+        served_initrd(&payload.base_initrd, &expectations).into(),
+    );
+    let interrupt = tx.clone();
+    // The handler only reports: the harness loop stops QEMU and says so.
+    let _ = ctrlc::try_set_handler(move || {
+        let _ = interrupt.send(Event::Interrupted);
+    });
+
+    let log_path = match &args.log {
+        Some(path) => path.clone(),
+        None => temp_log_path()?,
+    };
+    let log = File::create(&log_path)
+        .with_context(|| format!("creating the serial log {}", log_path.display()))?;
+    let spec = VmSpec {
+        arch: args.arch(),
+        accel: decision.accel,
+        memory_mib: args.memory.unwrap_or(DEFAULT_MEMORY_MIB),
+        firmware_code: firmware.code.clone(),
+        firmware_vars: vars.path.clone(),
+        stick: Some(stick.path().to_path_buf()),
+        network: Network::User { ssh_port: None },
+        console: Console::Captured,
+    };
+    println!(
+        "qemu-test: smoke test of {} with {} ({})",
+        stick.path().display(),
+        decision.accel,
+        decision.why
+    );
+    println!(
+        "qemu-test: payload {} served at http://10.0.2.2:{} (127.0.0.1 here)",
+        payload.dir.display(),
+        server.port
+    );
+    for line in expectations.render().lines() {
+        println!("qemu-test:   expect {line}");
+    }
+    let mut vm = Vm::spawn(&spec)?;
+    console::capture(&mut vm, Some(log), tx)?;
+    let timeout = Duration::from_secs(args.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS));
+    let boot = watch(&mut vm, &rx, timeout)?;
+    // QEMU powers off by itself after a verdict; stop it in every case.
+    vm.stop(Duration::from_secs(3))?;
+    drop(server);
+    Ok(report(
+        &boot,
+        &decision.accel.to_string(),
+        &log_path,
+        args.log.is_some(),
+    ))
+}
+
+/// What one boot showed.
+struct Boot {
+    outcome: Outcome,
+    watcher: Watcher,
+    tail: VecDeque<String>,
+}
+
+/// Follows the boot until an outcome, QEMU's exit or the deadline.
+fn watch(vm: &mut Vm, events: &Receiver<Event>, timeout: Duration) -> Result<Boot> {
+    let mut watcher = Watcher::default();
+    let mut tail = VecDeque::with_capacity(TAIL_LINES);
+    let mut stderr = Vec::new();
+    let deadline = vm.started + timeout;
+    let outcome = loop {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            let last = watcher
+                .last()
+                .map_or("none (no firmware output)", |m| m.label());
+            let detail = format!(
+                "no verdict within {}s; last milestone reached: {last}",
+                timeout.as_secs()
+            );
+            break Outcome::Fail(Failure::new("timeout", detail));
+        };
+        match events.recv_timeout(left) {
+            Ok(Event::Serial { at, line }) => {
+                let outcome = watcher.serial(at, &line);
+                if tail.len() == TAIL_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+                if let Some(outcome) = outcome {
+                    break outcome;
+                }
+            }
+            Ok(Event::Http { path, status }) => {
+                if let Some(outcome) = watcher.http(&path, status) {
+                    break outcome;
+                }
+            }
+            Ok(Event::Stderr(line)) => stderr.push(line),
+            Ok(Event::Interrupted) => {
+                break Outcome::Fail(Failure::new("interrupted", "stopped by Ctrl-C"));
+            }
+            Ok(Event::ConsoleClosed) | Err(RecvTimeoutError::Disconnected) => {
+                let status = vm.stop(Duration::from_secs(2))?;
+                let detail = format!(
+                    "QEMU exited ({status}) before a verdict; its messages: {}",
+                    stderr.join(" | ")
+                );
+                break Outcome::Fail(Failure::new("qemu-exited", detail));
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    };
+    Ok(Boot {
+        outcome,
+        watcher,
+        tail,
+    })
+}
+
+/// Prints the timings and the verdict; on failure also the console's last
+/// lines and where the full log is. Returns the exit status.
+fn report(boot: &Boot, accel: &str, log: &Path, keep_log: bool) -> ExitCode {
+    let timings: Vec<String> = boot
+        .watcher
+        .reached()
+        .iter()
+        .map(|(m, at)| format!("{} {}", m.label(), secs(*at)))
+        .collect();
+    let timings = if timings.is_empty() {
+        "no milestone reached".to_string()
+    } else {
+        timings.join(", ")
+    };
+    println!("qemu-test: timings (s from QEMU start): {timings}");
+    match &boot.outcome {
+        Outcome::Pass { checks } => {
+            println!("qemu-test: PASS ({accel}): {}", checks.join(", "));
+            if keep_log {
+                println!("qemu-test: serial log: {}", log.display());
+            } else {
+                let _ = std::fs::remove_file(log);
+            }
+            ExitCode::SUCCESS
+        }
+        Outcome::Fail(failure) => {
+            println!(
+                "qemu-test: FAIL ({accel}): {}: {}",
+                failure.check, failure.detail
+            );
+            println!("qemu-test: last {} console lines:", boot.tail.len());
+            for line in &boot.tail {
+                println!("  | {line}");
+            }
+            println!("qemu-test: full serial log: {}", log.display());
+            ExitCode::from(if failure.check == "interrupted" {
+                130
+            } else {
+                1
+            })
+        }
+    }
+}
+
+/// A new, kept file in the temporary directory.
+fn temp_log_path() -> Result<PathBuf> {
+    let file = tempfile::Builder::new()
+        .prefix("mkstick-qemu-")
+        .suffix(".log")
+        .tempfile()
+        .context("creating the serial log in the temporary directory")?;
+    let (_, path) = file.keep().context("keeping the serial log")?;
+    Ok(path)
+}
