@@ -2,65 +2,34 @@
 
 use anyhow::{Result, bail, ensure};
 
-use crate::cli::{Arch, Channel};
+use crate::cli::{ArchChoice, Channel};
+use crate::mirror::layout::VersionSpec;
 
 const TEMPLATE: &str = include_str!("../ipxe/autoexec.ipxe.in");
 
-/// A Flatcar version: `current` or a pinned `MAJOR.MINOR.PATCH`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum FlatcarVersion {
-    Current,
-    Pinned(u32, u32, u32),
-}
-
-impl FlatcarVersion {
-    pub fn parse(s: &str) -> Result<Self> {
-        if s == "current" {
-            return Ok(FlatcarVersion::Current);
-        }
-        let parts: Vec<Option<u32>> = s.split('.').map(|p| p.parse().ok()).collect();
-        match parts[..] {
-            [Some(a), Some(b), Some(c)] => Ok(FlatcarVersion::Pinned(a, b, c)),
-            _ => {
-                bail!("--flatcar-version {s:?} is neither \"current\" nor a version like 4593.2.5")
-            }
-        }
-    }
-
-    /// Whether Flatcar copies an embedded `/usr/share/oem/config.ign` to
-    /// Ignition at first boot (broken by the minimal initrd, fixed in
-    /// stable 4593.2.0, beta 4628.1.0, alpha 4669.0.0: flatcar/Flatcar#2023).
-    pub fn supports_embedded_ignition(self, channel: Channel) -> Result<()> {
-        let first = match channel {
-            Channel::Stable => (4593, 2, 0),
-            Channel::Beta => (4628, 1, 0),
-            Channel::Alpha => (4669, 0, 0),
-            Channel::Lts => bail!(
-                "no LTS release reads an embedded Ignition config yet; use --ignition-url, \
-                 or the stable channel (4593.2.0 or newer)"
-            ),
-        };
-        match self {
-            FlatcarVersion::Current => Ok(()),
-            FlatcarVersion::Pinned(a, b, c) if (a, b, c) >= first => Ok(()),
-            FlatcarVersion::Pinned(..) => bail!(
-                "Flatcar {self} ({}) cannot read an embedded Ignition config: it needs {}.{}.{} or newer \
-                 on that channel; pin a newer version or use --ignition-url",
-                channel.as_str(),
-                first.0,
-                first.1,
-                first.2
-            ),
-        }
-    }
-}
-
-impl std::fmt::Display for FlatcarVersion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FlatcarVersion::Current => f.write_str("current"),
-            FlatcarVersion::Pinned(a, b, c) => write!(f, "{a}.{b}.{c}"),
-        }
+/// Whether Flatcar `version` copies an embedded `/usr/share/oem/config.ign`
+/// to Ignition at first boot (broken by the minimal initrd, fixed in stable
+/// 4593.2.0, beta 4628.1.0, alpha 4669.0.0: flatcar/Flatcar#2023).
+pub fn check_embedded_ignition(version: &VersionSpec, channel: Channel) -> Result<()> {
+    let first: [u64; 3] = match channel {
+        Channel::Stable => [4593, 2, 0],
+        Channel::Beta => [4628, 1, 0],
+        Channel::Alpha => [4669, 0, 0],
+        Channel::Lts => bail!(
+            "no LTS release reads an embedded Ignition config yet; use --ignition-url, \
+             or the stable channel (4593.2.0 or newer)"
+        ),
+    };
+    match version {
+        VersionSpec::Current => Ok(()),
+        VersionSpec::Exact(v) if v.at_least(&first) => Ok(()),
+        VersionSpec::Exact(v) => bail!(
+            "Flatcar {v} ({channel}) cannot read an embedded Ignition config: it needs {}.{}.{} or \
+             newer on that channel; pin a newer version or use --ignition-url",
+            first[0],
+            first[1],
+            first[2]
+        ),
     }
 }
 
@@ -79,8 +48,8 @@ pub enum IgnitionSource {
 pub struct BootSettings {
     pub channel: Channel,
     #[serde(serialize_with = "crate::plan::display")]
-    pub version: FlatcarVersion,
-    pub arch: Arch,
+    pub version: VersionSpec,
+    pub arch: ArchChoice,
     pub base_url: String,
     pub kernel_args: Vec<String>,
     pub ignition: IgnitionSource,
@@ -128,9 +97,11 @@ pub fn kernel_args(
 
 pub fn render(s: &BootSettings) -> String {
     let arch_select = match s.arch {
-        Arch::Amd64 => "set arch amd64".to_string(),
-        Arch::Arm64 => "set arch arm64".to_string(),
-        Arch::All => "iseq ${buildarch} arm64 && set arch arm64 || set arch amd64".to_string(),
+        ArchChoice::Amd64 => "set arch amd64".to_string(),
+        ArchChoice::Arm64 => "set arch arm64".to_string(),
+        ArchChoice::All => {
+            "iseq ${buildarch} arm64 && set arch arm64 || set arch amd64".to_string()
+        }
     };
     let oem = match s.ignition {
         IgnitionSource::Embedded(_) => {
@@ -139,9 +110,9 @@ pub fn render(s: &BootSettings) -> String {
         IgnitionSource::Url(_) => String::new(),
     };
     let arch_name = match s.arch {
-        Arch::Amd64 => "amd64",
-        Arch::Arm64 => "arm64",
-        Arch::All => "amd64 or arm64",
+        ArchChoice::Amd64 => "amd64",
+        ArchChoice::Arm64 => "arm64",
+        ArchChoice::All => "amd64 or arm64",
     };
     TEMPLATE
         .replace("@MKSTICK_VERSION@", env!("CARGO_PKG_VERSION"))
@@ -161,8 +132,8 @@ mod tests {
     fn settings(ignition: IgnitionSource) -> BootSettings {
         BootSettings {
             channel: Channel::Stable,
-            version: FlatcarVersion::Pinned(4593, 2, 5),
-            arch: Arch::Amd64,
+            version: "4593.2.5".parse().unwrap(),
+            arch: ArchChoice::Amd64,
             base_url: "https://flatcar.cdn.cncf.io/".into(),
             kernel_args: kernel_args(
                 "ttyS0,115200n8",
@@ -204,32 +175,12 @@ mod tests {
 
     #[test]
     fn embedded_ignition_needs_a_fixed_flatcar() {
-        let v = |s| FlatcarVersion::parse(s).unwrap();
-        assert!(
-            v("4593.2.0")
-                .supports_embedded_ignition(Channel::Stable)
-                .is_ok()
-        );
-        assert!(
-            v("4593.1.9")
-                .supports_embedded_ignition(Channel::Stable)
-                .is_err()
-        );
-        assert!(
-            v("4628.0.0")
-                .supports_embedded_ignition(Channel::Beta)
-                .is_err()
-        );
-        assert!(
-            v("current")
-                .supports_embedded_ignition(Channel::Alpha)
-                .is_ok()
-        );
-        assert!(
-            v("current")
-                .supports_embedded_ignition(Channel::Lts)
-                .is_err()
-        );
-        assert!(FlatcarVersion::parse("4593.2").is_err());
+        let ok = |v: &str, c| check_embedded_ignition(&v.parse().unwrap(), c).is_ok();
+        assert!(ok("4593.2.0", Channel::Stable));
+        assert!(!ok("4593.1.9", Channel::Stable));
+        assert!(ok("4600.0.0", Channel::Stable));
+        assert!(!ok("4628.0.0", Channel::Beta));
+        assert!(ok("current", Channel::Alpha));
+        assert!(!ok("current", Channel::Lts));
     }
 }

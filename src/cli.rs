@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 /// Make a USB stick that boots diskless Flatcar Container Linux nodes over the
 /// network with iPXE, configured by Ignition, with a read-only secrets volume.
@@ -60,46 +60,7 @@ pub struct SecretsSchemaArgs {
     pub markdown: bool,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Arch {
-    #[default]
-    Amd64,
-    Arm64,
-    /// Both binaries on the stick; the script picks by iPXE's build.
-    All,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    #[default]
-    Stable,
-    Beta,
-    Alpha,
-    Lts,
-}
-
-impl Arch {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Arch::Amd64 => "amd64",
-            Arch::Arm64 => "arm64",
-            Arch::All => "all",
-        }
-    }
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Stable => "stable",
-            Channel::Beta => "beta",
-            Channel::Alpha => "alpha",
-            Channel::Lts => "lts",
-        }
-    }
-}
+pub use crate::mirror::layout::{ArchChoice, Channel};
 
 /// What to write and where. Every input is validated before anything is opened
 /// for writing.
@@ -143,11 +104,11 @@ pub struct WriteArgs {
         value_name = "VERSION",
         help_heading = "Flatcar"
     )]
-    pub flatcar_version: String,
+    pub flatcar_version: crate::mirror::layout::VersionSpec,
 
     /// CPU architecture of the nodes.
-    #[arg(long, value_enum, default_value_t = Arch::Amd64, help_heading = "Flatcar")]
-    pub arch: Arch,
+    #[arg(long, value_enum, default_value_t = ArchChoice::Amd64, help_heading = "Flatcar")]
+    pub arch: ArchChoice,
 
     /// Where the Flatcar releases live: the CDN or your mirror (`mkstick mirror`).
     /// The script appends /CHANNEL/ARCH-usr/VERSION/.

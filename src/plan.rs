@@ -8,11 +8,12 @@ use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::assets::ipxe::{self, EfiArch, IpxeBinary};
-use crate::bootscript::{self, BootSettings, FlatcarVersion, IgnitionSource};
-use crate::cli::{Arch, WriteArgs};
+use crate::assets::ipxe::{self, Arch, IpxeBinary};
+use crate::bootscript::{self, BootSettings, IgnitionSource};
+use crate::cli::WriteArgs;
 use crate::image::extent::Chunk;
 use crate::image::fat::{DosTime, FatKind, FatParams, VolumeLabel};
+use crate::mirror::layout::VersionSpec;
 use crate::secrets::{self, Input, Inputs, Origin, Secret, SecretsVolume};
 use crate::{cpio, manifest, sshkey};
 
@@ -141,7 +142,7 @@ pub struct Plan {
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct IpxeSource {
-    pub arch: EfiArch,
+    pub arch: Arch,
     pub path: String,
     pub from: String,
 }
@@ -234,8 +235,8 @@ impl Plan {
             ));
         }
 
-        let version = FlatcarVersion::parse(&args.flatcar_version)?;
-        if version == FlatcarVersion::Current {
+        let version = args.flatcar_version.clone();
+        if version == VersionSpec::Current {
             warnings.push(
                 "--flatcar-version current: nodes boot whatever is current at boot time; pin a version \
                  for reproducible boots"
@@ -291,7 +292,7 @@ impl Plan {
                 (IgnitionSource::Url(url.clone()), None)
             }
             (None, file) => {
-                version.supports_embedded_ignition(args.channel)?;
+                bootscript::check_embedded_ignition(&version, args.channel)?;
                 let config = load_ignition(file.as_deref())?;
                 let cpio = cpio::archive(&[("usr/share/oem/config.ign", 0o600, &config)]);
                 let sha = hex::encode(Sha256::digest(&config));
@@ -316,7 +317,7 @@ impl Plan {
         let ipxe = load_ipxe(args, env)?;
         let mut esp_files: Vec<PlannedFile> = ipxe
             .iter()
-            .map(|b| PlannedFile::new(b.arch.boot_path(), b.bytes.to_vec()))
+            .map(|b| PlannedFile::new(ipxe::boot_path(b.arch), b.bytes.to_vec()))
             .collect();
         esp_files.push(PlannedFile::new(
             "autoexec.ipxe",
@@ -405,7 +406,7 @@ impl Plan {
                 .iter()
                 .map(|b| IpxeSource {
                     arch: b.arch,
-                    path: b.arch.boot_path().into(),
+                    path: ipxe::boot_path(b.arch).into(),
                     from: b.source.display().to_string(),
                 })
                 .collect(),
@@ -535,11 +536,7 @@ fn load_ignition(file: Option<&Path>) -> Result<Vec<u8>> {
 }
 
 fn load_ipxe(args: &WriteArgs, env: &Environment) -> Result<Vec<IpxeBinary>> {
-    let arches: &[EfiArch] = match args.arch {
-        Arch::Amd64 => &[EfiArch::Amd64],
-        Arch::Arm64 => &[EfiArch::Arm64],
-        Arch::All => &[EfiArch::Amd64, EfiArch::Arm64],
-    };
+    let arches = args.arch.arches();
     // clap makes --ipxe-url and --ipxe-sha256 come together.
     let downloaded = match (&args.ipxe_url, &args.ipxe_sha256) {
         (Some(url), Some(sha)) => {
@@ -564,8 +561,8 @@ fn load_ipxe(args: &WriteArgs, env: &Environment) -> Result<Vec<IpxeBinary>> {
         .iter()
         .map(|&arch| {
             let explicit = match arch {
-                EfiArch::Amd64 => downloaded.as_deref().or(args.ipxe_efi.as_deref()),
-                EfiArch::Arm64 => args.ipxe_efi_arm64.as_deref(),
+                Arch::Amd64 => downloaded.as_deref().or(args.ipxe_efi.as_deref()),
+                Arch::Arm64 => args.ipxe_efi_arm64.as_deref(),
             };
             ipxe::resolve(arch, explicit)
         })
@@ -589,7 +586,7 @@ mod tests {
             ipxe_efi: Some(test_ipxe()),
             esp_size: 256,
             secrets_size: 16,
-            flatcar_version: "4593.2.5".into(),
+            flatcar_version: "4593.2.5".parse().unwrap(),
             base_url: "https://flatcar.cdn.cncf.io".into(),
             console: "ttyS0,115200n8".into(),
             ..Default::default()
@@ -650,7 +647,7 @@ mod tests {
             ),
             (
                 WriteArgs {
-                    flatcar_version: "4000.0.0".into(),
+                    flatcar_version: "4000.0.0".parse().unwrap(),
                     ..args().0
                 },
                 "cannot read an embedded",

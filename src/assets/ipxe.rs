@@ -5,45 +5,37 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
-/// The EFI architectures a stick can carry a binary for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EfiArch {
-    Amd64,
-    Arm64,
+pub use crate::mirror::layout::Arch;
+
+/// Where UEFI firmware looks on removable media.
+pub fn boot_path(arch: Arch) -> &'static str {
+    match arch {
+        Arch::Amd64 => "EFI/BOOT/BOOTX64.EFI",
+        Arch::Arm64 => "EFI/BOOT/BOOTAA64.EFI",
+    }
 }
 
-impl EfiArch {
-    /// Where UEFI firmware looks on removable media.
-    pub fn boot_path(self) -> &'static str {
-        match self {
-            EfiArch::Amd64 => "EFI/BOOT/BOOTX64.EFI",
-            EfiArch::Arm64 => "EFI/BOOT/BOOTAA64.EFI",
-        }
-    }
-
-    /// Distribution install paths: Debian/Ubuntu, Fedora, Arch.
-    fn distro_paths(self) -> &'static [&'static str] {
-        match self {
-            EfiArch::Amd64 => &[
-                "/usr/lib/ipxe/ipxe-amd64.efi",
-                "/usr/lib/ipxe/ipxe.efi",
-                "/usr/share/ipxe/ipxe-x86_64.efi",
-                "/usr/share/ipxe/x86_64/ipxe.efi",
-            ],
-            EfiArch::Arm64 => &[
-                "/usr/lib/ipxe/ipxe-arm64.efi",
-                "/usr/share/ipxe/arm64-efi/ipxe.efi",
-                "/usr/share/ipxe/arm64/ipxe.efi",
-            ],
-        }
+/// Distribution install paths: Debian/Ubuntu, Fedora, Arch.
+fn distro_paths(arch: Arch) -> &'static [&'static str] {
+    match arch {
+        Arch::Amd64 => &[
+            "/usr/lib/ipxe/ipxe-amd64.efi",
+            "/usr/lib/ipxe/ipxe.efi",
+            "/usr/share/ipxe/ipxe-x86_64.efi",
+            "/usr/share/ipxe/x86_64/ipxe.efi",
+        ],
+        Arch::Arm64 => &[
+            "/usr/lib/ipxe/ipxe-arm64.efi",
+            "/usr/share/ipxe/arm64-efi/ipxe.efi",
+            "/usr/share/ipxe/arm64/ipxe.efi",
+        ],
     }
 }
 
 /// A validated iPXE binary, read into memory (about 1 MB).
 #[derive(Clone, Debug)]
 pub struct IpxeBinary {
-    pub arch: EfiArch,
+    pub arch: Arch,
     pub source: PathBuf,
     pub bytes: Arc<[u8]>,
 }
@@ -53,12 +45,12 @@ const HOW_TO_GET: &str = "get a current iPXE EFI build: Debian 13 / Ubuntu 24.04
      or --ipxe-url URL --ipxe-sha256 HEX";
 
 /// Loads `explicit` if given, else the first distribution binary that exists.
-pub fn resolve(arch: EfiArch, explicit: Option<&Path>) -> Result<IpxeBinary> {
+pub fn resolve(arch: Arch, explicit: Option<&Path>) -> Result<IpxeBinary> {
     if let Some(path) = explicit {
         return load(arch, path);
     }
     let mut rejected = Vec::new();
-    for candidate in arch.distro_paths() {
+    for candidate in distro_paths(arch) {
         let path = Path::new(candidate);
         if path.exists() {
             match load(arch, path) {
@@ -70,14 +62,14 @@ pub fn resolve(arch: EfiArch, explicit: Option<&Path>) -> Result<IpxeBinary> {
     if rejected.is_empty() {
         bail!(
             "no iPXE EFI binary for {arch:?} found (looked in {}); {HOW_TO_GET}",
-            arch.distro_paths().join(", ")
+            distro_paths(arch).join(", ")
         );
     }
     bail!("{}", rejected.join("\n"))
 }
 
 /// Reads and checks one binary.
-pub fn load(arch: EfiArch, path: &Path) -> Result<IpxeBinary> {
+pub fn load(arch: Arch, path: &Path) -> Result<IpxeBinary> {
     let bytes =
         std::fs::read(path).with_context(|| format!("reading iPXE binary {}", path.display()))?;
     check(&bytes).with_context(|| format!("iPXE binary {}", path.display()))?;
@@ -125,6 +117,6 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/.test-deps/ipxe/ipxe-amd64.efi"
         ));
-        load(EfiArch::Amd64, path).expect("run scripts/setup to fetch Debian 13's iPXE");
+        load(Arch::Amd64, path).expect("run scripts/setup to fetch Debian 13's iPXE");
     }
 }

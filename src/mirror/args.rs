@@ -4,26 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::layout::{Arch, Channel, DEFAULT_BASE_URL, VersionSpec};
+use super::layout::{ArchChoice, Channel, DEFAULT_BASE_URL, VersionSpec};
 use super::{MirrorOptions, ensure};
-
-/// Which architectures to mirror.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ArchChoice {
-    Amd64,
-    Arm64,
-    All,
-}
-
-impl ArchChoice {
-    fn arches(self) -> &'static [Arch] {
-        match self {
-            ArchChoice::Amd64 => &[Arch::Amd64],
-            ArchChoice::Arm64 => &[Arch::Arm64],
-            ArchChoice::All => &[Arch::Amd64, Arch::Arm64],
-        }
-    }
-}
 
 /// Download and verify Flatcar PXE releases into a directory any static
 /// HTTP server can serve as a mirror (`--base-url` of a stick).

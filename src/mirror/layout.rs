@@ -21,9 +21,10 @@ pub const INITRD: &str = "flatcar_production_pxe_image.cpio.gz";
 /// `FLATCAR_VERSION=...` and friends.
 pub const VERSION_TXT: &str = "version.txt";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
+    #[default]
     Stable,
     Beta,
     Alpha,
@@ -74,6 +75,35 @@ impl fmt::Display for Arch {
     }
 }
 
+/// The architectures a user asks for: one, or both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ArchChoice {
+    #[default]
+    Amd64,
+    Arm64,
+    /// Both (a stick carries both iPXE binaries; the script picks by iPXE's build).
+    All,
+}
+
+impl ArchChoice {
+    pub fn arches(self) -> &'static [Arch] {
+        match self {
+            ArchChoice::Amd64 => &[Arch::Amd64],
+            ArchChoice::Arm64 => &[Arch::Arm64],
+            ArchChoice::All => &[Arch::Amd64, Arch::Arm64],
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArchChoice::Amd64 => "amd64",
+            ArchChoice::Arm64 => "arm64",
+            ArchChoice::All => "all",
+        }
+    }
+}
+
 /// A concrete Flatcar version such as `4593.2.5`: dot-separated numbers,
 /// so it is always safe as a path segment and in a URL.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -83,6 +113,12 @@ pub struct Version(String);
 impl Version {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether this version is `min` or newer, comparing numerically.
+    pub fn at_least(&self, min: &[u64]) -> bool {
+        let parts: Vec<u64> = self.0.split('.').map(|p| p.parse().unwrap_or(0)).collect();
+        parts.as_slice() >= min
     }
 }
 
@@ -120,8 +156,9 @@ impl fmt::Display for Version {
 }
 
 /// What the user asked for: a pinned version, or whatever `current` names today.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum VersionSpec {
+    #[default]
     Current,
     Exact(Version),
 }

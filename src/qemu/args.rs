@@ -95,8 +95,8 @@ impl QemuTestArgs {
     /// The guest architecture: the stick's (`--arch all` boots amd64).
     pub fn arch(&self) -> Arch {
         match self.write.arch {
-            crate::cli::Arch::Arm64 => Arch::Arm64,
-            crate::cli::Arch::Amd64 | crate::cli::Arch::All => Arch::Amd64,
+            crate::cli::ArchChoice::Arm64 => Arch::Arm64,
+            crate::cli::ArchChoice::Amd64 | crate::cli::ArchChoice::All => Arch::Amd64,
         }
     }
 }
@@ -108,20 +108,7 @@ pub enum AccelChoice {
     Tcg,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arch {
-    Amd64,
-    Arm64,
-}
-
-impl std::fmt::Display for Arch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Arch::Amd64 => "amd64",
-            Arch::Arm64 => "arm64",
-        })
-    }
-}
+pub use crate::mirror::layout::Arch;
 
 #[cfg(test)]
 mod tests {
