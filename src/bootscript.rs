@@ -53,11 +53,15 @@ pub struct BootSettings {
     pub base_url: String,
     pub kernel_args: Vec<String>,
     pub ignition: IgnitionSource,
+    /// ESP directory holding the kernel and initrd (`--offline`): the script
+    /// boots them with `file:` and falls back to the network.
+    pub offline_dir: Option<String>,
 }
 
 pub const OEM_CPIO_PATH: &str = "mkstick/oem.cpio";
 pub const OEM_CPIO_NAME: &str = "oem.cpio";
-const INITRD_NAME: &str = "flatcar_production_pxe_image.cpio.gz";
+pub const KERNEL_NAME: &str = "flatcar_production_pxe.vmlinuz";
+pub const INITRD_NAME: &str = "flatcar_production_pxe_image.cpio.gz";
 
 /// Refuses characters iPXE would interpret (`${...}` expansion, quotes, spaces
 /// that split arguments) in a value placed on a script line.
@@ -114,7 +118,24 @@ pub fn render(s: &BootSettings) -> String {
         ArchChoice::Arm64 => "arm64",
         ArchChoice::All => "amd64 or arm64",
     };
+    let offline = match &s.offline_dir {
+        None => String::new(),
+        Some(dir) => format!(
+            "\n# Offline first: Flatcar from this stick; on any failure, the network below.\n\
+             echo mkstick: loading Flatcar from the stick\n\
+             imgfree\n\
+             kernel --name {KERNEL_NAME} file:/{dir}/{KERNEL_NAME} {args} || goto net\n\
+             initrd --name {INITRD_NAME} file:/{dir}/{INITRD_NAME} || goto net\n\
+             {oem}\
+             # iPXE's EFI build boots only with an open network device.\n\
+             ifopen || echo mkstick: no network device open (${{errno}})\n\
+             boot || echo mkstick: offline boot failed (${{errno}}); trying the network\n",
+            args = s.kernel_args.join(" "),
+            oem = oem.replace("goto failed", "goto net"),
+        ),
+    };
     TEMPLATE
+        .replace("@OFFLINE@", &offline)
         .replace("@MKSTICK_VERSION@", env!("CARGO_PKG_VERSION"))
         .replace("@CHANNEL@", s.channel.as_str())
         .replace("@VERSION@", &s.version.to_string())
@@ -142,6 +163,7 @@ mod tests {
                 &ignition,
             ),
             ignition,
+            offline_dir: None,
         }
     }
 
@@ -162,6 +184,29 @@ mod tests {
             script.contains("initrd --name oem.cpio file:/mkstick/oem.cpio || goto failed\nboot")
         );
         assert!(!script.contains("ignition.config.url"));
+    }
+
+    #[test]
+    fn offline_script_boots_from_the_stick_then_falls_back() {
+        let mut s = settings(IgnitionSource::Embedded("x".into()));
+        s.offline_dir = Some("flatcar/amd64/4593.2.5".into());
+        let script = render(&s);
+        assert!(!script.contains('@'), "unreplaced placeholder:\n{script}");
+        let offline = script
+            .find("file:/flatcar/amd64/4593.2.5/flatcar_production_pxe.vmlinuz")
+            .unwrap();
+        assert!(
+            offline < script.find(":net").unwrap(),
+            "offline boot comes first:\n{script}"
+        );
+        assert!(script.contains(
+            "initrd --name flatcar_production_pxe_image.cpio.gz \
+             file:/flatcar/amd64/4593.2.5/flatcar_production_pxe_image.cpio.gz || goto net\n\
+             initrd --name oem.cpio file:/mkstick/oem.cpio || goto net\n"
+        ));
+        assert!(script.contains("ifopen ||"));
+        // The online path is still there as the fallback.
+        assert!(script.contains("${base}/flatcar_production_pxe.vmlinuz"));
     }
 
     #[test]

@@ -188,6 +188,34 @@ pub struct WriteArgs {
     #[arg(long, value_name = "IFACE", help_heading = "Secrets")]
     pub namecheap_ddns_interface: Option<String>,
 
+    // --- Offline ---------------------------------------------------------------
+    /// Put Flatcar itself on the stick (about 410 MB): the node boots it with
+    /// `file:` and needs the network only for the OS. The online boot stays as
+    /// the fallback. The release comes verified from --mirror (downloaded
+    /// there first if missing).
+    #[arg(long, help_heading = "Offline")]
+    pub offline: bool,
+
+    /// Mirror directory with verified releases (`mkstick mirror DIR`).
+    /// Default: ~/.cache/mkstick/mirror.
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "offline",
+        help_heading = "Offline"
+    )]
+    pub mirror: Option<PathBuf>,
+
+    /// Flatcar's image-signing key from a file instead of its published URL
+    /// (its fingerprint must still match the one mkstick pins).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "offline",
+        help_heading = "Offline"
+    )]
+    pub keyring: Option<PathBuf>,
+
     // --- iPXE ------------------------------------------------------------------
     /// iPXE EFI binary for amd64 (default: the distribution's, if new enough).
     #[arg(long, value_name = "FILE", help_heading = "iPXE")]
@@ -211,14 +239,10 @@ pub struct WriteArgs {
     pub ipxe_sha256: Option<String>,
 
     // --- Layout ----------------------------------------------------------------
-    /// Size of the EFI System Partition in MiB (FAT32: at least 33).
-    #[arg(
-        long,
-        default_value_t = 256,
-        value_name = "MIB",
-        help_heading = "Layout"
-    )]
-    pub esp_size: u64,
+    /// Size of the EFI System Partition in MiB (FAT32: at least 33). Default:
+    /// 256, or with --offline room for two releases.
+    #[arg(long, value_name = "MIB", help_heading = "Layout")]
+    pub esp_size: Option<u64>,
 
     /// Size of the secrets volume in MiB (FAT16: 3 to 1024).
     #[arg(

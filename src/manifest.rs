@@ -24,6 +24,9 @@ pub struct FlatcarEntry {
     pub version: String,
     pub arch: String,
     pub base_url: String,
+    /// ESP directory of the release on the stick (`--offline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_dir: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -56,6 +59,7 @@ impl Manifest {
                 version: plan.boot.version.to_string(),
                 arch: plan.boot.arch.as_str().into(),
                 base_url: plan.boot.base_url.clone(),
+                offline_dir: plan.boot.offline_dir.clone(),
             },
             kernel_args: plan.boot.kernel_args.clone(),
             ignition: match &plan.boot.ignition {

@@ -83,6 +83,19 @@ pub struct PlannedFile {
 }
 
 impl PlannedFile {
+    /// A file streamed from the host at write time, hashed when it was verified.
+    pub fn from_host(path: &str, f: &crate::mirror::VerifiedFile) -> Self {
+        PlannedFile {
+            path: path.to_string(),
+            size: f.size,
+            sha256: f.sha256.to_string(),
+            content: Chunk::File {
+                path: f.path.clone(),
+                len: f.size,
+            },
+        }
+    }
+
     pub fn new(path: &str, bytes: Vec<u8>) -> Self {
         PlannedFile {
             path: path.to_string(),
@@ -190,27 +203,11 @@ impl Plan {
     pub fn build(args: &WriteArgs, env: &Environment) -> Result<Plan> {
         let mut warnings = Vec::new();
 
-        // Layout sizes first: they are cheap to check and gate everything else.
-        ensure!(
-            (33..=65_536).contains(&args.esp_size),
-            "--esp-size {} MiB: the ESP is FAT32, which needs 33 to 65536 MiB",
-            args.esp_size
-        );
         ensure!(
             (3..=1024).contains(&args.secrets_size),
             "--secrets-size {} MiB: the secrets volume is FAT16, which needs 3 to 1024 MiB",
             args.secrets_size
         );
-        let need = DiskLayout::min_bytes(args.esp_size, args.secrets_size);
-        let disk_bytes = match env.disk_bytes {
-            None => need,
-            Some(have) if have >= need => have,
-            Some(have) => bail!(
-                "the device holds {} MiB but the stick needs {} MiB; use a larger stick or smaller --esp-size",
-                have / MIB,
-                need.div_ceil(MIB)
-            ),
-        };
 
         let source_date_epoch = match env.var("SOURCE_DATE_EPOCH") {
             None => None,
@@ -235,7 +232,27 @@ impl Plan {
             ));
         }
 
-        let version = args.flatcar_version.clone();
+        // Offline: the release on the stick decides the version (the online
+        // fallback boots the same one).
+        let offline = match args.offline {
+            false => None,
+            true => Some(offline_release(args, env)?),
+        };
+        let version = match &offline {
+            Some(r) => VersionSpec::Exact(r.version.clone()),
+            None => args.flatcar_version.clone(),
+        };
+        let esp_mib = esp_size(args.esp_size, offline.as_ref())?;
+        let need = DiskLayout::min_bytes(esp_mib, args.secrets_size);
+        let disk_bytes = match env.disk_bytes {
+            None => need,
+            Some(have) if have >= need => have,
+            Some(have) => bail!(
+                "the device holds {} MiB but the stick needs {} MiB; use a larger stick or smaller --esp-size",
+                have / MIB,
+                need.div_ceil(MIB)
+            ),
+        };
         if version == VersionSpec::Current {
             warnings.push(
                 "--flatcar-version current: nodes boot whatever is current at boot time; pin a version \
@@ -312,6 +329,7 @@ impl Plan {
                 &ignition,
             ),
             ignition,
+            offline_dir: offline.as_ref().map(offline_dir),
         };
 
         let ipxe = load_ipxe(args, env)?;
@@ -325,6 +343,15 @@ impl Plan {
         ));
         if let Some(cpio) = oem {
             esp_files.push(PlannedFile::new(bootscript::OEM_CPIO_PATH, cpio));
+        }
+        if let Some(r) = &offline {
+            let dir = offline_dir(r);
+            for (name, f) in [
+                (bootscript::KERNEL_NAME, &r.kernel),
+                (bootscript::INITRD_NAME, &r.initrd),
+            ] {
+                esp_files.push(PlannedFile::from_host(&format!("{dir}/{name}"), f));
+            }
         }
         let secret_files: Vec<PlannedFile> = secrets
             .files()
@@ -356,7 +383,7 @@ impl Plan {
         let seed = identity_seed(
             &esp_files,
             &components,
-            args.esp_size,
+            esp_mib,
             args.secrets_size,
             disk_bytes,
         );
@@ -372,13 +399,13 @@ impl Plan {
                 name: ESP_NAME.into(),
                 kind: PartKind::Esp,
                 start_bytes: MIB,
-                size_bytes: args.esp_size * MIB,
+                size_bytes: esp_mib * MIB,
                 guid: id("esp"),
             },
             secrets: PartitionSpec {
                 name: SECRETS_NAME.into(),
                 kind: PartKind::Secrets,
-                start_bytes: MIB + args.esp_size * MIB,
+                start_bytes: MIB + esp_mib * MIB,
                 size_bytes: args.secrets_size * MIB,
                 guid: id("secrets"),
             },
@@ -419,6 +446,59 @@ impl Plan {
             .push(PlannedFile::new(MANIFEST_PATH, manifest.to_bytes()));
         Ok(plan)
     }
+}
+
+/// The verified release for `--offline`: from the mirror directory if it is
+/// there and intact (no network), else downloaded and verified into it.
+fn offline_release(args: &WriteArgs, env: &Environment) -> Result<crate::mirror::Release> {
+    use crate::mirror::{self, Release};
+    let [arch] = args.arch.arches() else {
+        bail!("--offline carries one architecture's Flatcar; choose --arch amd64 or --arch arm64");
+    };
+    let dir = match &args.mirror {
+        Some(dir) => dir.clone(),
+        None => env.cache_dir()?.join("mirror"),
+    };
+    match Release::open(&dir, args.channel, *arch, &args.flatcar_version) {
+        Ok(release) => Ok(release),
+        Err(why) => {
+            eprintln!(
+                "mkstick: {why:#}; downloading the release into {}",
+                dir.display()
+            );
+            let opts = mirror::MirrorOptions {
+                base_url: args.base_url.clone(),
+                keyring: args.keyring.clone(),
+                ..mirror::MirrorOptions::new()?
+            };
+            mirror::ensure(&dir, args.channel, *arch, &args.flatcar_version, &opts)
+                .with_context(|| format!("getting Flatcar for --offline into {}", dir.display()))
+        }
+    }
+}
+
+/// Where an offline release sits on the ESP.
+fn offline_dir(r: &crate::mirror::Release) -> String {
+    format!("flatcar/{}/{}", r.arch, r.version)
+}
+
+/// The ESP size in MiB: as asked, or 256 MiB, or (offline) room for the
+/// release twice over (a second version can be added before the first goes).
+fn esp_size(asked: Option<u64>, offline: Option<&crate::mirror::Release>) -> Result<u64> {
+    let need = offline.map(|r| (2 * (r.kernel.size + r.initrd.size)).div_ceil(MIB) + 64);
+    let mib = match (asked, need) {
+        (Some(mib), Some(need)) if mib < need => bail!(
+            "--esp-size {mib} MiB cannot hold the offline release: it needs {need} MiB (two versions' room)"
+        ),
+        (Some(mib), _) => mib,
+        (None, Some(need)) => need.max(256),
+        (None, None) => 256,
+    };
+    ensure!(
+        (33..=65_536).contains(&mib),
+        "--esp-size {mib} MiB: the ESP is FAT32, which needs 33 to 65536 MiB"
+    );
+    Ok(mib)
 }
 
 /// Namespace for mkstick's v5 UUIDs.
@@ -584,7 +664,7 @@ mod tests {
         let args = WriteArgs {
             ignition: Some(ign),
             ipxe_efi: Some(test_ipxe()),
-            esp_size: 256,
+            esp_size: None,
             secrets_size: 16,
             flatcar_version: "4593.2.5".parse().unwrap(),
             base_url: "https://flatcar.cdn.cncf.io".into(),
@@ -640,7 +720,7 @@ mod tests {
         let cases: Vec<(WriteArgs, &str)> = vec![
             (
                 WriteArgs {
-                    esp_size: 32,
+                    esp_size: Some(32),
                     ..args().0
                 },
                 "--esp-size",
