@@ -154,6 +154,38 @@ fn written_stick(dir: &Path, port: u16) -> PathBuf {
 }
 
 #[test]
+fn smoke_passes_offline_with_flatcar_on_the_stick() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("offline.img");
+    let mut args = write_options(dir.path());
+    args.extend([
+        "--offline".into(),
+        "--image".into(),
+        image.to_str().unwrap().into(),
+        "--timeout".into(),
+        "150".into(),
+    ]);
+    let (code, stdout) = smoke(&args, image.to_str().unwrap());
+    assert_eq!(code, 0, "offline smoke test failed:\n{stdout}");
+    // The payload server never served anything: the node booted from the stick.
+    let manifest = Command::new("mcopy")
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .args([
+            "-i",
+            &format!("{}@@1M", image.display()),
+            "::/mkstick/manifest.json",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let manifest = String::from_utf8_lossy(&manifest.stdout);
+    assert!(
+        manifest.contains("\"offline_dir\": \"flatcar/amd64/9999.0.0\""),
+        "{manifest}"
+    );
+}
+
+#[test]
 fn smoke_passes_on_a_stick_built_from_the_write_options() {
     let dir = tempfile::tempdir().unwrap();
     let image = dir.path().join("kept.img");

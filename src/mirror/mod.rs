@@ -12,7 +12,7 @@ pub mod args;
 mod digests;
 pub mod keyring;
 pub mod layout;
-mod manifest;
+pub mod manifest;
 mod signature;
 
 use std::cell::OnceCell;

@@ -43,16 +43,21 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
 
     let (tx, rx) = mpsc::channel();
     let server = PayloadServer::start(args.http_port, tx.clone())?;
+    let base_url = format!("http://10.0.2.2:{}", server.port);
     // Built (without a TARGET) once the server's port, its base URL, is known.
-    let stick = Stick::target_or_build(
-        &args.write,
-        Some(format!("http://10.0.2.2:{}", server.port)),
-    )?;
-    let expectations = Expectations::for_stick(&stick::read(stick.path())?)?;
-    server.serve(
-        payload.kernel.into(),
-        served_initrd(&payload.base_initrd, &expectations).into(),
-    );
+    let (stick, expectations, _mirror) = if args.write.offline && args.write.device.is_none() {
+        // Offline: the payload goes on the stick and the server never serves
+        // it, so a pass proves the node booted from the stick alone.
+        offline_stick(args, &payload, base_url)?
+    } else {
+        let stick = Stick::target_or_build(&args.write, Some(base_url))?;
+        let expectations = Expectations::for_stick(&stick::read(stick.path())?)?;
+        server.serve(
+            payload.kernel.clone().into(),
+            served_initrd(&payload.base_initrd, &expectations).into(),
+        );
+        (stick, expectations, None)
+    };
     let interrupt = tx.clone();
     // The handler only reports: the harness loop stops QEMU and says so.
     let _ = ctrlc::try_set_handler(move || {
@@ -81,11 +86,19 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
         decision.accel,
         decision.why
     );
-    println!(
-        "qemu-test: payload {} served at http://10.0.2.2:{} (127.0.0.1 here)",
-        payload.dir.display(),
-        server.port
-    );
+    if args.write.offline {
+        println!(
+            "qemu-test: payload {} on the stick (--offline); http://10.0.2.2:{} serves nothing",
+            payload.dir.display(),
+            server.port
+        );
+    } else {
+        println!(
+            "qemu-test: payload {} served at http://10.0.2.2:{} (127.0.0.1 here)",
+            payload.dir.display(),
+            server.port
+        );
+    }
     for line in expectations.render().lines() {
         println!("qemu-test:   expect {line}");
     }
@@ -102,6 +115,69 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
         &log_path,
         args.log.is_some(),
     ))
+}
+
+/// The version the payload is filed under in the throwaway mirror: clearly
+/// not a real Flatcar, and new enough for an embedded Ignition config.
+const PAYLOAD_VERSION: &str = "9999.0.0";
+
+/// A stick that carries the payload as its offline Flatcar release. The
+/// expectations come from the same options built online first (the kernel
+/// arguments, Ignition and secrets do not depend on where Flatcar comes from);
+/// the payload is filed as a release in a temporary mirror, then the stick is
+/// built from it with `--offline`, as a user would.
+fn offline_stick(
+    args: &QemuTestArgs,
+    payload: &Payload,
+    base_url: String,
+) -> Result<(Stick, Expectations, Option<tempfile::TempDir>)> {
+    use crate::mirror::manifest::{FileRecord, Manifest};
+    use crate::mirror::{Version, VersionSpec, layout};
+
+    let mut online = args.write.clone();
+    online.offline = false;
+    online.image = None;
+    let probe = Stick::target_or_build(&online, Some(base_url.clone()))?;
+    let expectations = Expectations::for_stick(&stick::read(probe.path())?)?;
+    drop(probe);
+
+    let mirror = tempfile::Builder::new()
+        .prefix("mkstick-qemu-mirror-")
+        .tempdir()?;
+    let version: Version = PAYLOAD_VERSION.parse()?;
+    let arch = args.arch();
+    let dir = mirror
+        .path()
+        .join(args.write.channel.as_str())
+        .join(arch.board())
+        .join(version.as_str());
+    std::fs::create_dir_all(&dir)?;
+    let mut manifest = Manifest::new(args.write.channel, arch, version.clone());
+    let initrd = served_initrd(&payload.base_initrd, &expectations);
+    for (name, bytes) in [
+        (layout::KERNEL, &payload.kernel[..]),
+        (layout::INITRD, &initrd[..]),
+    ] {
+        std::fs::write(dir.join(name), bytes)
+            .with_context(|| format!("filing the payload's {name}"))?;
+        // Not signed: a test payload, recorded with its hashes only.
+        let record = FileRecord {
+            size: bytes.len() as u64,
+            sha256: crate::fetch::Sha256Digest::of(bytes),
+            sha512: None,
+            signature: None,
+            signed_by: None,
+            signed_at: None,
+        };
+        manifest.files.insert(name.to_string(), record);
+    }
+    manifest.save(&dir)?;
+
+    let mut offline = args.write.clone();
+    offline.mirror = Some(mirror.path().to_path_buf());
+    offline.flatcar_version = VersionSpec::Exact(version);
+    let stick = Stick::target_or_build(&offline, Some(base_url))?;
+    Ok((stick, expectations, Some(mirror)))
 }
 
 /// What one boot showed.
