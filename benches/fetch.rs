@@ -5,6 +5,8 @@
 //! The file is served by an in-process tiny_http server; both clients write
 //! to the same temporary directory. Best of 3 runs each.
 
+#[path = "support/peak_rss.rs"]
+mod peak_rss;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -26,24 +28,25 @@ fn main() {
     let url = format!("{}{}", server.base, Fixture::url_path(INITRD));
 
     let mut mkstick = Vec::new();
+    let mut peak_kib = 0;
     for i in 0..3 {
         let dir = fx.dir.path().join(format!("mirror{i}"));
         let start = Instant::now();
-        let status = Command::new(env!("CARGO_BIN_EXE_mkstick"))
-            .arg("mirror")
-            .arg(&dir)
-            .args(["--base-url", &server.base, "--version", VERSION])
-            .arg("--keyring")
-            .arg(fx.keyring())
-            .env("MKSTICK_TEST_SIGNING_FINGERPRINT", fx.fingerprint())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("running mkstick");
+        let (status, kib) = peak_rss::run(
+            Command::new(env!("CARGO_BIN_EXE_mkstick"))
+                .arg("mirror")
+                .arg(&dir)
+                .args(["--base-url", &server.base, "--version", VERSION])
+                .arg("--keyring")
+                .arg(fx.keyring())
+                .env("MKSTICK_TEST_SIGNING_FINGERPRINT", fx.fingerprint())
+                .stderr(std::process::Stdio::null()),
+        );
+        peak_kib = peak_kib.max(kib);
         assert!(status.success(), "mkstick mirror failed");
         mkstick.push(start.elapsed());
         std::fs::remove_dir_all(&dir).ok();
     }
-    let peak_kib = children_max_rss_kib();
 
     let mut curl = Vec::new();
     for _ in 0..3 {
@@ -85,14 +88,4 @@ fn main() {
         "mkstick peak RSS: {:.1} MiB (target < 64 MiB)",
         peak_kib as f64 / 1024.0
     );
-}
-
-/// Largest resident set of any child waited for so far (the mkstick runs).
-fn children_max_rss_kib() -> i64 {
-    // SAFETY: getrusage only writes into the zeroed struct we pass.
-    unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        usage.ru_maxrss
-    }
 }

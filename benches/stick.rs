@@ -6,9 +6,12 @@
 //!
 //! Not a timed test: the machine is shared, so only same-run ratios mean much.
 
+#[path = "support/peak_rss.rs"]
+mod peak_rss;
+
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const RUNS: usize = 7;
@@ -66,8 +69,7 @@ fn main() {
         if i == 0 {
             let allocated = std::fs::metadata(&img).unwrap().blocks() * 512;
             let written = parse_written(&stderr);
-            // An upper bound: the largest child so far (the shell tools ran first).
-            println!("peak memory (max RSS, upper bound): {rss_kib} KiB (target < 32768 KiB)");
+            println!("peak memory (VmHWM): {rss_kib} KiB (target < 32768 KiB)");
             println!(
                 "bytes written: {written} vs allocated {allocated}: {:.3}x (target <= 1.1x)",
                 written as f64 / allocated as f64
@@ -98,23 +100,17 @@ fn median(v: &mut [Duration]) -> Duration {
     v[v.len() / 2]
 }
 
-/// Runs a command, returns (max RSS in KiB, stderr).
-fn run(cmd: &mut Command) -> (i64, String) {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+/// Runs a command, returns (peak RSS in KiB, stderr).
+fn run(cmd: &mut Command) -> (u64, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let err_path = dir.path().join("stderr");
+    let (status, kib) = peak_rss::run(
+        cmd.stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err_path).unwrap()),
     );
-    // RUSAGE_CHILDREN's max RSS is the largest of all children so far; mkstick
-    // is the largest process this bench starts.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage fills the struct we own.
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
-    (
-        ru.ru_maxrss,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    assert!(status.success(), "{cmd:?}: {stderr}");
+    (kib, stderr)
 }
 
 fn parse_written(stderr: &str) -> u64 {
