@@ -6,7 +6,6 @@ use std::fmt;
 use anyhow::{Context, Result, ensure};
 use sha2::{Digest, Sha256};
 
-use super::newc;
 use super::stick::StickContents;
 use crate::manifest::Manifest;
 
@@ -181,14 +180,7 @@ impl Expectations {
     /// A newc archive holding `/mkstick/expect`.
     pub fn to_cpio(&self) -> Vec<u8> {
         let text = self.render();
-        newc::write(&[
-            newc::Entry::Dir { path: "mkstick" },
-            newc::Entry::File {
-                path: "mkstick/expect",
-                mode: 0o644,
-                data: text.as_bytes(),
-            },
-        ])
+        crate::cpio::archive(&[("mkstick/expect", 0o644, text.as_bytes())])
     }
 }
 
@@ -279,7 +271,7 @@ mod tests {
         assert_eq!(&served[..4], b"\x1f\x8b\x08\0");
         assert_eq!(&served[4..10], b"070701");
         assert_eq!(
-            newc::find_file(&served[4..], "mkstick/expect")
+            crate::cpio::find_file(&served[4..], "mkstick/expect")
                 .unwrap()
                 .unwrap(),
             e.render().as_bytes()

@@ -14,7 +14,6 @@ mod console;
 mod expect;
 mod firmware;
 mod interactive;
-mod newc;
 mod payload;
 mod server;
 mod smoke;

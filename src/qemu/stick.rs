@@ -7,8 +7,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::newc;
-
 use crate::bootscript::OEM_CPIO_PATH;
 use crate::plan::MANIFEST_PATH;
 
@@ -57,7 +55,7 @@ pub fn read(path: &Path) -> Result<StickContents> {
             })?;
             contents.esp = true;
             contents.oem_config = match read_file(&fs, OEM_CPIO_PATH)? {
-                Some(archive) => newc::find_file(&archive, OEM_CONFIG)
+                Some(archive) => crate::cpio::find_file(&archive, OEM_CONFIG)
                     .with_context(|| format!("reading /{OEM_CPIO_PATH} on {}", path.display()))?,
                 None => None,
             };
