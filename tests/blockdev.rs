@@ -1,62 +1,25 @@
 //! `mkstick /dev/...` on real loop devices: the block-device path end to end,
-//! including the refusals. Needs root and loop support; CI has both, so there
-//! (CI set) a missing prerequisite fails instead of skipping.
+//! including the refusals (see `support::loopdev` for the prerequisites).
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use support::loopdev::Loop;
+
 const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
 
-/// A loop device over a sparse file, with partition scanning; detached on drop.
-struct Loop {
-    dev: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Loop {
-    fn new(mib: u64) -> Option<Loop> {
-        let is_root = unsafe_free_uid() == 0;
-        if !is_root || !Path::new("/dev/loop-control").exists() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must run the loop-device tests as root"
-            );
-            eprintln!("skipping: loop-device tests need root and /dev/loop-control");
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("disk.img");
-        std::fs::File::create(&file)
-            .unwrap()
-            .set_len(mib << 20)
-            .unwrap();
-        let out = Command::new("losetup")
-            .args(["-P", "-f", "--show"])
-            .arg(&file)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "losetup: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let dev = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        Some(Loop { dev, _dir: dir })
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").arg("-d").arg(&self.dev).status();
-    }
-}
-
-fn unsafe_free_uid() -> u32 {
-    // The owner of /proc/self is the effective user.
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(u32::MAX)
+/// A loop device (with partition scanning) over a fresh sparse file of
+/// `mib` MiB; the device is detached before the file goes.
+fn sparse_loop(mib: u64) -> Option<(Loop, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("disk.img");
+    std::fs::File::create(&file)
+        .unwrap()
+        .set_len(mib << 20)
+        .unwrap();
+    Some((Loop::attach(&file, false)?, dir))
 }
 
 fn mkstick(dir: &Path, target: &str, extra: &[&str]) -> Output {
@@ -82,7 +45,9 @@ fn stderr(out: &Output) -> String {
 
 #[test]
 fn writes_a_loop_device_and_refuses_unsafe_ones() {
-    let Some(lo) = Loop::new(300) else { return };
+    let Some((lo, _file)) = sparse_loop(300) else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
 
     // A loop device is not removable: refused without --force, nothing written.
@@ -140,7 +105,9 @@ fn writes_a_loop_device_and_refuses_unsafe_ones() {
 
 #[test]
 fn a_mounted_device_is_refused_and_left_alone() {
-    let Some(lo) = Loop::new(300) else { return };
+    let Some((lo, _file)) = sparse_loop(300) else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     // ext4: this machine's kernel has no vfat driver to mount with.
     let mkfs = Command::new("mkfs.ext4")
@@ -179,7 +146,9 @@ fn a_mounted_device_is_refused_and_left_alone() {
 
 #[test]
 fn a_too_small_device_is_refused_before_opening_it() {
-    let Some(lo) = Loop::new(64) else { return };
+    let Some((lo, _file)) = sparse_loop(64) else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let out = mkstick(tmp.path(), &lo.dev, &["--force"]);
     assert_eq!(out.status.code(), Some(1));

@@ -5,6 +5,8 @@
 //! Needs what scripts/setup installs (qemu-system-x86, ovmf, mtools, gdisk,
 //! dosfstools, .test-deps/ipxe) and apt lists for the payload's first build.
 
+mod support;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -506,31 +508,14 @@ fn interactive_ctrl_c_on_the_terminal_stops_qemu() {
 /// written image) passes the smoke test, and is left untouched.
 #[test]
 fn smoke_passes_on_a_read_only_block_device() {
-    use std::os::unix::fs::MetadataExt;
-    let is_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
-    if !is_root || !Path::new("/dev/loop-control").exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the loop-device tests as root"
-        );
-        eprintln!("skipping: loop-device tests need root and /dev/loop-control");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let image = written_stick(dir.path(), port);
     let before = std::fs::read(&image).unwrap();
-    let out = Command::new("losetup")
-        .args(["-r", "-f", "--show"])
-        .arg(&image)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "losetup: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dev = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let Some(lo) = support::loopdev::Loop::attach(&image, true) else {
+        return;
+    };
+    let dev = lo.dev.clone();
     let args = [
         dev.clone(),
         "--http-port".into(),
@@ -539,7 +524,7 @@ fn smoke_passes_on_a_read_only_block_device() {
         "150".into(),
     ];
     let (code, stdout) = smoke(&args, &dev);
-    let _ = Command::new("losetup").arg("-d").arg(&dev).status();
+    drop(lo);
     assert_eq!(code, 0, "smoke test on {dev} failed:\n{stdout}");
     assert!(
         std::fs::read(&image).unwrap() == before,
