@@ -156,10 +156,17 @@ mod tests {
     #[test]
     fn gzip_is_standard_and_reusable() {
         use std::io::Read as _;
-        for data in [&b""[..], b"hello hello hello hello", &[7u8; 100_000][..], "ünï".as_bytes()] {
+        for data in [
+            &b""[..],
+            b"hello hello hello hello",
+            &[7u8; 100_000][..],
+            "ünï".as_bytes(),
+        ] {
             for _ in 0..2 {
                 let mut out = Vec::new();
-                flate2::read::GzDecoder::new(&gzip(data)[..]).read_to_end(&mut out).unwrap();
+                flate2::read::GzDecoder::new(&gzip(data)[..])
+                    .read_to_end(&mut out)
+                    .unwrap();
                 assert_eq!(out, data);
             }
         }

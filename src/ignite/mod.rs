@@ -289,7 +289,11 @@ fn secrets_check(ctx: &mut Ctx<'_>, cfg: &Json) {
                 .and_then(Json::as_str)
                 .is_some_and(|s| s.starts_with("data:"))
         };
-        let appends = f.get("append").and_then(Json::as_array).map(Vec::as_slice).unwrap_or(&[]);
+        let appends = f
+            .get("append")
+            .and_then(Json::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         if !f.get("contents").is_some_and(embedded) && !appends.iter().any(embedded) {
             continue;
         }
