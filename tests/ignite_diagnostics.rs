@@ -345,3 +345,20 @@ fn not_a_mapping() {
         "a config must be a YAML mapping, found a list",
     );
 }
+
+#[test]
+fn one_finding_per_problem() {
+    let yaml = format!("{BU10}systemd:\n  units:\n    - name: {{a: 1}}\n");
+    let report = rejected(&yaml, &opts());
+    assert_diag(
+        &report,
+        "error",
+        5,
+        13,
+        "expected a string, found a mapping",
+    );
+    assert!(
+        !report.contains("unit extension") && !report.contains("required"),
+        "{report}"
+    );
+}

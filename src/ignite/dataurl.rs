@@ -46,7 +46,9 @@ pub fn shortest(data: &[u8], user_compression: Option<&str>) -> Encoded {
         best = b64;
     }
     let mut compression = user_compression.unwrap_or("").to_string();
-    if user_compression.is_none() {
+    // gzip framing alone is 18 bytes (24 base64 characters), so a candidate
+    // of 8 + 28 + 4 characters or more can never beat a URL this short.
+    if user_compression.is_none() && best.len() > 40 {
         let gz = format!(";base64,{}", STANDARD.encode(gzip(data)));
         if gz.len() + "gzip".len() < best.len() {
             best = gz;

@@ -236,12 +236,14 @@ impl Validator<'_, '_> {
         for (i, u) in units.iter().enumerate() {
             let p = format!("{path}.{i}");
             let name = s(u, "name").unwrap_or("");
-            if systemd_units && !systemd::valid_unit_name(name) {
+            // A name rejected during the walk (a type error) was reported already.
+            let rejected = name.is_empty() && self.ctx.spans.contains_key(&format!("{p}.name"));
+            if !rejected && systemd_units && !systemd::valid_unit_name(name) {
                 self.err(
                     &format!("{p}.name"),
                     format!("invalid systemd unit extension: \"{name}\""),
                 );
-            } else if name.is_empty() {
+            } else if !rejected && name.is_empty() {
                 self.err(&p, "field \"name\" is required");
             }
             if !name.is_empty() && seen.insert(name.to_string(), i).is_some() {

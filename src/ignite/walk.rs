@@ -291,7 +291,6 @@ impl<'a> Ctx<'a> {
         if let Some((node, p)) = local_keys {
             self.local_keys(node, &p, &mut out);
         }
-        self.spans.insert(path.to_string(), node.span);
         Some(out)
     }
 

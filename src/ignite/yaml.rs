@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use granit_parser::{Event, Marker, Parser, ScalarStyle, ScanError};
+use granit_parser::{Event, Marker, Options, Parser, ScalarStyle, ScanError};
 
 use super::diag::Diagnostic;
 
@@ -155,7 +155,10 @@ pub fn parse(source: &str) -> Result<Node, Diagnostic> {
         root: None,
         documents: 0,
     };
-    for item in Parser::new_from_str(source) {
+    // Comments carry no data; not capturing them saves work on large files.
+    let mut options = Options::default();
+    options.emit_comments = false;
+    for item in Parser::new_from_str_with_options(source, options) {
         let (event, span) = item.map_err(|e| scan_error(source, &e))?;
         builder.event(
             event,
