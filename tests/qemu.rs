@@ -155,19 +155,24 @@ fn written_stick(dir: &Path, port: u16) -> PathBuf {
     image
 }
 
-#[test]
-fn smoke_passes_offline_with_flatcar_on_the_stick() {
-    let dir = tempfile::tempdir().unwrap();
-    let image = dir.path().join("offline.img");
-    let mut args = write_options(dir.path());
+/// Smoke-tests a stick built from the write options into `image` (kept).
+fn smoke_built(dir: &Path, image: &Path, extra: &[&str]) -> (i32, String) {
+    let mut args = write_options(dir);
+    args.extend(extra.iter().map(|s| s.to_string()));
     args.extend([
-        "--offline".into(),
         "--image".into(),
         image.to_str().unwrap().into(),
         "--timeout".into(),
         "150".into(),
     ]);
-    let (code, stdout) = smoke(&args, image.to_str().unwrap());
+    smoke(&args, image.to_str().unwrap())
+}
+
+#[test]
+fn smoke_passes_offline_with_flatcar_on_the_stick() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("offline.img");
+    let (code, stdout) = smoke_built(dir.path(), &image, &["--offline"]);
     assert_eq!(code, 0, "offline smoke test failed:\n{stdout}");
     // The payload server never served anything: the node booted from the stick.
     let manifest = Command::new("mcopy")
@@ -191,14 +196,7 @@ fn smoke_passes_offline_with_flatcar_on_the_stick() {
 fn smoke_passes_on_a_stick_built_from_the_write_options() {
     let dir = tempfile::tempdir().unwrap();
     let image = dir.path().join("kept.img");
-    let mut args = write_options(dir.path());
-    args.extend([
-        "--image".into(),
-        image.to_str().unwrap().into(),
-        "--timeout".into(),
-        "150".into(),
-    ]);
-    let (code, stdout) = smoke(&args, image.to_str().unwrap());
+    let (code, stdout) = smoke_built(dir.path(), &image, &[]);
     assert_eq!(code, 0, "smoke test failed:\n{stdout}");
     let pass = stdout
         .lines()

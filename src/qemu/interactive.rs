@@ -9,10 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use super::accel;
 use super::args::QemuTestArgs;
 use super::build::Stick;
-use super::firmware::Firmware;
 use super::vm::{Console, Network, Vm, VmSpec};
 
 const DEFAULT_MEMORY_MIB: u32 = 4096;
@@ -27,13 +25,11 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
     }
     let stick = Stick::target_or_build(&args.write, None)?;
     let target = stick.path();
-    let firmware = Firmware::find(
-        args.arch(),
-        args.firmware.as_deref(),
-        args.firmware_vars.as_deref(),
-    )?;
-    let decision = accel::choose(args.accel, args.arch(), &firmware)?;
-    let vars = firmware.private_vars()?;
+    let super::Machine {
+        firmware,
+        vars,
+        decision,
+    } = super::Machine::for_args(args)?;
     let spec = VmSpec {
         arch: args.arch(),
         accel: decision.accel,

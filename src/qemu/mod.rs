@@ -47,6 +47,31 @@ pub(crate) enum Event {
     Interrupted,
 }
 
+/// What both modes boot with: the firmware, a private copy of its variables
+/// (kept alive until QEMU stops), and the accelerator with the reason for it.
+pub(crate) struct Machine {
+    pub firmware: firmware::Firmware,
+    pub vars: firmware::PrivateVars,
+    pub decision: accel::Decision,
+}
+
+impl Machine {
+    fn for_args(args: &QemuTestArgs) -> Result<Machine> {
+        let firmware = firmware::Firmware::find(
+            args.arch(),
+            args.firmware.as_deref(),
+            args.firmware_vars.as_deref(),
+        )?;
+        let decision = accel::choose(args.accel, args.arch(), &firmware)?;
+        let vars = firmware.private_vars()?;
+        Ok(Machine {
+            firmware,
+            vars,
+            decision,
+        })
+    }
+}
+
 pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
     if let Some(target) = &args.write.device {
         ensure!(

@@ -14,12 +14,11 @@ use super::args::{Arch, QemuTestArgs};
 use super::build::Stick;
 use super::console::{self, secs};
 use super::expect::{Expectations, served_initrd};
-use super::firmware::Firmware;
 use super::payload::Payload;
 use super::server::PayloadServer;
 use super::vm::{Console, Network, Vm, VmSpec};
 use super::watch::{Failure, Outcome, Watcher};
-use super::{Event, accel, stick};
+use super::{Event, stick};
 
 const DEFAULT_TIMEOUT_SECS: u64 = 120;
 /// Enough for the payload; OVMF also starts faster with less memory.
@@ -33,13 +32,11 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
         "--smoke boots an amd64 test payload; test an arm64 stick interactively (without --smoke)"
     );
     let payload = Payload::load(args.payload.as_deref())?;
-    let firmware = Firmware::find(
-        args.arch(),
-        args.firmware.as_deref(),
-        args.firmware_vars.as_deref(),
-    )?;
-    let decision = accel::choose(args.accel, args.arch(), &firmware)?;
-    let vars = firmware.private_vars()?;
+    let super::Machine {
+        firmware,
+        vars,
+        decision,
+    } = super::Machine::for_args(args)?;
 
     let (tx, rx) = mpsc::channel();
     let server = PayloadServer::start(args.http_port, tx.clone())?;
