@@ -1,10 +1,7 @@
 //! `data:` URLs as the reference tools write them.
 
-use std::cell::RefCell;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 
 /// RFC 2396 escaping as Go's `dataurl.Escape` does it: unreserved
 /// characters stay, everything else (space and `/` included) becomes `%XX`.
@@ -49,7 +46,7 @@ pub fn shortest(data: &[u8], user_compression: Option<&str>) -> Encoded {
     // gzip framing alone is 18 bytes (24 base64 characters), so a candidate
     // of 8 + 28 + 4 characters or more can never beat a URL this short.
     if user_compression.is_none() && best.len() > 40 {
-        let gz = format!(";base64,{}", STANDARD.encode(gzip(data)));
+        let gz = format!(";base64,{}", STANDARD.encode(super::gzip::gzip(data)));
         if gz.len() + "gzip".len() < best.len() {
             best = gz;
             compression = "gzip".to_string();
@@ -59,40 +56,6 @@ pub fn shortest(data: &[u8], user_compression: Option<&str>) -> Encoded {
         url: format!("data:{best}"),
         compression,
     }
-}
-
-/// gzip at level 9, as Go's `gzip.NewWriterLevel(w, BestCompression)` frames
-/// it (no name, mtime 0, XFL 2, OS 255). One deflate state per thread is
-/// reset and reused: allocating a fresh one (hundreds of KiB) for each of
-/// thousands of small files dominated the run time.
-fn gzip(data: &[u8]) -> Vec<u8> {
-    thread_local! {
-        static DEFLATE: RefCell<Compress> = RefCell::new(Compress::new(Compression::best(), false));
-    }
-    let mut out = Vec::with_capacity(data.len() / 2 + 64);
-    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 255]);
-    DEFLATE.with(|d| {
-        let mut d = d.borrow_mut();
-        d.reset();
-        let mut input = data;
-        loop {
-            out.reserve(input.len() / 2 + 64);
-            let before = d.total_in();
-            // Compressing into a Vec with spare capacity cannot fail.
-            let status = d
-                .compress_vec(input, &mut out, FlushCompress::Finish)
-                .unwrap_or(Status::StreamEnd);
-            input = &input[(d.total_in() - before) as usize..];
-            if status == Status::StreamEnd {
-                break;
-            }
-        }
-    });
-    let mut crc = Crc::new();
-    crc.update(data);
-    out.extend_from_slice(&crc.sum().to_le_bytes());
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    out
 }
 
 /// Decodes a `data:` URL (percent or base64 form) to its bytes.
@@ -151,26 +114,6 @@ mod tests {
         let kept = shortest(long.repeat(4).as_bytes(), Some("gzip"));
         assert_eq!(kept.compression, "gzip");
         assert!(!kept.url.starts_with("data:;base64,H4sI"));
-    }
-
-    #[test]
-    fn gzip_is_standard_and_reusable() {
-        use std::io::Read as _;
-        for data in [
-            &b""[..],
-            b"hello hello hello hello",
-            &[7u8; 100_000][..],
-            "ünï".as_bytes(),
-        ] {
-            for _ in 0..2 {
-                let mut out = Vec::new();
-                flate2::read::GzDecoder::new(&gzip(data)[..])
-                    .read_to_end(&mut out)
-                    .unwrap();
-                assert_eq!(out, data);
-            }
-        }
-        assert!(gzip(b"x").starts_with(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 255]));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod clc;
 mod cli;
 pub mod dataurl;
 pub mod diag;
+mod gzip;
 mod hints;
 pub mod spec2to3;
 pub mod systemd;

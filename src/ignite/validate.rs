@@ -2,7 +2,7 @@
 //! runs: absolute paths, no duplicates, valid URLs, hashes and unit names.
 //! Findings point back at the YAML through the walk's span map.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use serde_json::Value as Json;
 
@@ -118,7 +118,7 @@ impl Validator<'_, '_> {
 
     /// Every entry needs `key`, and no two may share it.
     fn named_list(&mut self, items: &[Json], path: &str, key: &str) {
-        let mut seen = HashMap::new();
+        let mut seen = FxHashMap::default();
         for (i, it) in items.iter().enumerate() {
             let p = format!("{path}.{i}");
             match s(it, key) {
@@ -137,7 +137,7 @@ impl Validator<'_, '_> {
             .iter()
             .filter_map(|f| s(f, "name"))
             .collect();
-        let mut seen: HashMap<String, ()> = HashMap::new();
+        let mut seen: FxHashMap<String, ()> = FxHashMap::default();
         for list in ["files", "directories", "links"] {
             for (i, n) in arr(st, list).iter().enumerate() {
                 let p = format!("$.storage.{list}.{i}");
@@ -232,7 +232,7 @@ impl Validator<'_, '_> {
     }
 
     fn units(&mut self, units: &[Json], path: &str, systemd_units: bool) {
-        let mut seen = HashMap::new();
+        let mut seen = FxHashMap::default();
         for (i, u) in units.iter().enumerate() {
             let p = format!("{path}.{i}");
             let name = s(u, "name").unwrap_or("");
@@ -261,7 +261,7 @@ impl Validator<'_, '_> {
                         format!("unit \"{name}\" is enabled, but has no install section so enable does nothing"),
                     );
             }
-            let mut seen_dropins = HashMap::new();
+            let mut seen_dropins = FxHashMap::default();
             for (j, d) in arr(u, "dropins").iter().enumerate() {
                 let dp = format!("{p}.dropins.{j}");
                 let dname = s(d, "name").unwrap_or("");
@@ -302,7 +302,7 @@ impl Validator<'_, '_> {
         {
             self.err(&format!("{path}.verification.hash"), msg);
         }
-        let mut names = HashMap::new();
+        let mut names = FxHashMap::default();
         for (i, h) in arr(r, "httpHeaders").iter().enumerate() {
             let hp = format!("{path}.httpHeaders.{i}");
             match s(h, "name") {

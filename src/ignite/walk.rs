@@ -5,8 +5,8 @@
 //! the type checks, unknown-key reports and renaming, and calls back into
 //! [`Special`] handlers for the few fields that are not a plain rename.
 
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 use serde_json::{Map, Value as Json};
@@ -133,12 +133,12 @@ pub struct Ctx<'a> {
     pub files_dir: Option<&'a Path>,
     pub diags: Diagnostics,
     /// Output JSON path (`$.storage.files.0.path`) → where it came from.
-    pub spans: HashMap<String, Span>,
+    pub spans: FxHashMap<String, Span>,
     /// Captured nodes by output path of their parent object + key.
     pub captured: Vec<(String, &'static str, Node)>,
     /// Output paths of embedded contents holding a private key block,
     /// noted while the raw bytes are at hand.
-    pub private_keys: HashSet<String>,
+    pub private_keys: FxHashSet<String>,
 }
 
 impl<'a> Ctx<'a> {
@@ -147,9 +147,9 @@ impl<'a> Ctx<'a> {
             dialect,
             files_dir,
             diags: Diagnostics::default(),
-            spans: HashMap::new(),
+            spans: FxHashMap::default(),
             captured: Vec::new(),
-            private_keys: HashSet::new(),
+            private_keys: FxHashSet::default(),
         }
     }
 

@@ -4,7 +4,7 @@
 //! so that every finding (type errors, unknown keys, bad values) can name the
 //! exact line and column, and so that all findings are reported at once.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use granit_parser::{Event, Marker, Options, Parser, ScalarStyle, ScanError};
 
@@ -150,7 +150,7 @@ pub fn parse_go_int(text: &str) -> Option<i64> {
 /// Parses one YAML document. An empty input gives a null node.
 pub fn parse(source: &str) -> Result<Node, Diagnostic> {
     let mut builder = Builder {
-        anchors: HashMap::new(),
+        anchors: FxHashMap::default(),
         stack: Vec::new(),
         root: None,
         documents: 0,
@@ -264,7 +264,7 @@ enum Frame {
 }
 
 struct Builder {
-    anchors: HashMap<usize, Node>,
+    anchors: FxHashMap<usize, Node>,
     stack: Vec<Frame>,
     root: Option<Node>,
     documents: usize,
