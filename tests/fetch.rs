@@ -83,6 +83,7 @@ fn resumes_after_the_server_drops_the_connection() {
         path: "/big.bin".into(),
         after: 700_000,
         times: 1,
+        stall: false,
     }];
     let server = Server::with_drops(&dir.path().join("www"), drops);
     let url = format!("{}/big.bin", server.base);
@@ -103,6 +104,40 @@ fn resumes_after_the_server_drops_the_connection() {
 }
 
 #[test]
+fn resumes_when_the_server_stalls_without_closing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = random_bytes(9, 2_000_000);
+    fs::create_dir_all(dir.path().join("www")).unwrap();
+    fs::write(dir.path().join("www/big.bin"), &data).unwrap();
+    let drops = vec![Drop {
+        path: "/big.bin".into(),
+        after: 500_000,
+        times: 1,
+        stall: true,
+    }];
+    let server = Server::with_drops(&dir.path().join("www"), drops);
+    let url = format!("{}/big.bin", server.base);
+    let policy = fetch::RetryPolicy {
+        stall: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    let f = Fetcher::with_retry_policy(Progress::hidden(), policy).unwrap();
+    let path =
+        fetch::download_sha256_with(&f, &url, &Sha256Digest::of(&data), &dir.path().join("c"))
+            .unwrap();
+    assert_eq!(fs::read(path).unwrap(), data);
+    // The stalled connection is still open: the client gave up on it, the
+    // server never closed it.
+    assert_eq!(server.stalled_connections(), 1);
+    let ranges: Vec<_> = server
+        .gets("/big.bin")
+        .into_iter()
+        .map(|h| h.range)
+        .collect();
+    assert_eq!(ranges, [None, Some("bytes=500000-".to_owned())]);
+}
+
+#[test]
 fn unreachable_server_fails_naming_the_url() {
     // Bind then drop a listener: nothing listens on that port any more.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -111,10 +146,12 @@ fn unreachable_server_fails_naming_the_url() {
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{port}/x.efi");
-    let f = fetcher().with_retry_policy(fetch::RetryPolicy {
+    let policy = fetch::RetryPolicy {
         attempts: 2,
         backoff: std::time::Duration::from_millis(1),
-    });
+        ..Default::default()
+    };
+    let f = Fetcher::with_retry_policy(Progress::hidden(), policy).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let msg = format!(
         "{:#}",

@@ -20,6 +20,7 @@ fn options(fx: &Fixture, server: &Server) -> MirrorOptions {
         retry: RetryPolicy {
             attempts: 3,
             backoff: Duration::from_millis(10),
+            ..Default::default()
         },
     }
 }
@@ -165,6 +166,7 @@ fn dropped_connection_resumes_with_range() {
         path: Fixture::url_path(INITRD),
         after: 1_000_000,
         times: 2,
+        stall: false,
     }];
     let server = Server::with_drops(&fx.cdn(), drops);
     let release = ensure(&fx, &server, &exact()).unwrap();

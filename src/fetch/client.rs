@@ -11,14 +11,17 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Builds the client mkstick uses for every download.
 ///
-/// There is deliberately no total timeout: a 375 MB initrd on a slow link
-/// takes as long as it takes. Stalls are handled by resuming (HTTP Range).
-pub fn build() -> Result<Client> {
+/// There is no total timeout: a 375 MB initrd on a slow link takes as long
+/// as it takes. The blocking client's `timeout` is a deadline for the
+/// response head and then for each read of the body on its own, so a
+/// connection that delivers nothing for `stall` fails instead of hanging,
+/// and the download resumes (HTTP Range) on a new one.
+pub fn build(stall: Duration) -> Result<Client> {
     install_crypto_provider();
     Client::builder()
         .user_agent(concat!("mkstick/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(None::<Duration>)
+        .timeout(stall)
         .build()
         .context("setting up the HTTPS client (rustls with the ring provider)")
 }

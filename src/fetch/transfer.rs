@@ -25,6 +25,8 @@ pub struct RetryPolicy {
     pub attempts: u32,
     /// Pause before such an attempt, multiplied by its number.
     pub backoff: Duration,
+    /// A connection that sends no byte for this long counts as dropped.
+    pub stall: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -32,6 +34,7 @@ impl Default for RetryPolicy {
         Self {
             attempts: 5,
             backoff: Duration::from_secs(2),
+            stall: Duration::from_secs(60),
         }
     }
 }
@@ -59,16 +62,15 @@ pub struct Fetcher {
 
 impl Fetcher {
     pub fn new(progress: Progress) -> Result<Self> {
-        Ok(Self {
-            client: super::client::build()?,
-            progress,
-            policy: RetryPolicy::default(),
-        })
+        Self::with_retry_policy(progress, RetryPolicy::default())
     }
 
-    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.policy = policy;
-        self
+    pub fn with_retry_policy(progress: Progress, policy: RetryPolicy) -> Result<Self> {
+        Ok(Self {
+            client: super::client::build(policy.stall)?,
+            progress,
+            policy,
+        })
     }
 
     pub fn progress(&self) -> &Progress {

@@ -157,7 +157,7 @@ pub fn ensure(
     version: &VersionSpec,
     opts: &MirrorOptions,
 ) -> Result<Release> {
-    let fetcher = Fetcher::new(opts.progress.clone())?.with_retry_policy(opts.retry);
+    let fetcher = Fetcher::with_retry_policy(opts.progress.clone(), opts.retry)?;
     let resolved = match version {
         VersionSpec::Exact(v) => v.clone(),
         VersionSpec::Current => resolve_current(&fetcher, &opts.base_url, channel, arch)?,

@@ -6,6 +6,7 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -27,6 +28,9 @@ pub struct Drop {
     pub path: String,
     pub after: u64,
     pub times: u32,
+    /// Keep the connection open, silent, instead of closing it: a stalled
+    /// server. Held for up to a minute while the server serves others.
+    pub stall: bool,
 }
 
 pub struct Server {
@@ -34,6 +38,7 @@ pub struct Server {
     hits: Arc<Mutex<Vec<Hit>>>,
     server: Arc<tiny_http::Server>,
     thread: Option<JoinHandle<()>>,
+    stalled: Arc<AtomicUsize>,
 }
 
 impl Server {
@@ -45,9 +50,11 @@ impl Server {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("binding 127.0.0.1"));
         let port = server.server_addr().to_ip().expect("an IP address").port();
         let hits = Arc::new(Mutex::new(Vec::new()));
+        let stalled = Arc::new(AtomicUsize::new(0));
         let thread = {
             let server = Arc::clone(&server);
             let hits = Arc::clone(&hits);
+            let stalled = Arc::clone(&stalled);
             let root = root.to_owned();
             let drops = Mutex::new(drops);
             std::thread::spawn(move || {
@@ -73,7 +80,16 @@ impl Server {
                     });
                     // The client may hang up early (dropped or refused transfers).
                     let _ = match drop_after {
-                        Some(after) => send_cut_short(req, status, response, after),
+                        Some(d) if d.stall => {
+                            let stalled = Arc::clone(&stalled);
+                            std::thread::spawn(move || {
+                                stalled.fetch_add(1, Ordering::SeqCst);
+                                let _ = send_stalled(req, status, response, d.after);
+                                stalled.fetch_sub(1, Ordering::SeqCst);
+                            });
+                            Ok(())
+                        }
+                        Some(d) => send_cut_short(req, status, response, d.after),
                         None => req.respond(response),
                     };
                 }
@@ -84,7 +100,13 @@ impl Server {
             hits,
             server,
             thread: Some(thread),
+            stalled,
         }
+    }
+
+    /// Connections being held open, silent, by a `stall` drop right now.
+    pub fn stalled_connections(&self) -> usize {
+        self.stalled.load(Ordering::SeqCst)
     }
 
     pub fn hits(&self) -> Vec<Hit> {
@@ -113,11 +135,11 @@ impl std::ops::Drop for Server {
     }
 }
 
-fn take_drop(drops: &Mutex<Vec<Drop>>, path: &str) -> Option<u64> {
+fn take_drop(drops: &Mutex<Vec<Drop>>, path: &str) -> Option<Drop> {
     let mut drops = drops.lock().unwrap();
     let d = drops.iter_mut().find(|d| d.path == path && d.times > 0)?;
     d.times -= 1;
-    Some(d.after)
+    Some(d.clone())
 }
 
 type Body = Box<dyn Read + Send>;
@@ -186,6 +208,32 @@ fn send_cut_short(
     response: Response<Body>,
     after: u64,
 ) -> io::Result<()> {
+    send_head_and(req, status, response, after).map(drop)
+    // Dropping the writer shuts the socket down for writing: the client sees
+    // the body end early.
+}
+
+/// Sends the head and `after` bytes of the body, then nothing more while
+/// keeping the connection open (up to a minute).
+fn send_stalled(
+    req: tiny_http::Request,
+    status: u16,
+    response: Response<Body>,
+    after: u64,
+) -> io::Result<()> {
+    let _open = send_head_and(req, status, response, after)?;
+    std::thread::sleep(std::time::Duration::from_secs(60));
+    Ok(())
+}
+
+/// Writes the status line, headers and the first `after` body bytes;
+/// returns the still-open writer.
+fn send_head_and(
+    req: tiny_http::Request,
+    status: u16,
+    response: Response<Body>,
+    after: u64,
+) -> io::Result<Box<dyn Write + Send>> {
     let mut head = format!("HTTP/1.1 {status} X\r\nConnection: close\r\n");
     for h in response.headers() {
         head.push_str(&format!("{}: {}\r\n", h.field, h.value));
@@ -195,9 +243,8 @@ fn send_cut_short(
     let mut out = req.into_writer();
     out.write_all(head.as_bytes())?;
     io::copy(&mut response.into_reader().take(after), &mut out)?;
-    out.flush()
-    // Dropping the writer shuts the socket down for writing: the client sees
-    // the body end early.
+    out.flush()?;
+    Ok(out)
 }
 
 fn text(status: u16, body: &str) -> (u16, Response<Body>) {
