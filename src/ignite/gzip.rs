@@ -90,10 +90,11 @@ struct Deflate(NonNull<z::z_stream>);
 
 impl Deflate {
     fn new(params: Params) -> Self {
-        // `z_stream` holds non-nullable function pointers in Rust's binding,
-        // so it cannot be built zeroed on the stack; zlib wants the
-        // allocator fields zero (= its own malloc), which a zeroed heap
-        // block gives.
+        // zlib keeps a pointer back to the stream in its state, so the
+        // stream lives on the heap at a fixed address. Its allocator fields
+        // must be zero (= zlib's own malloc), but Rust's binding types them
+        // as non-nullable function pointers: hence a zeroed raw block
+        // rather than a Rust value.
         let layout = std::alloc::Layout::new::<z::z_stream>();
         // SAFETY: the layout is non-zero-sized.
         let raw = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<z::z_stream>();
