@@ -3,13 +3,23 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+/// Bytes that RFC 2396 escaping (Go's `dataurl.Escape`) leaves as they are.
+fn unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b)
+}
+
 /// RFC 2396 escaping as Go's `dataurl.Escape` does it: unreserved
 /// characters stay, everything else (space and `/` included) becomes `%XX`.
 pub fn escape(data: &[u8]) -> String {
+    let mut out = String::with_capacity(escaped_len(data));
+    escape_into(data, &mut out);
+    out
+}
+
+fn escape_into(data: &[u8], out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(data.len() * 3 / 2);
     for &b in data {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+        if unreserved(b) {
             out.push(b as char);
         } else {
             out.push('%');
@@ -17,7 +27,17 @@ pub fn escape(data: &[u8]) -> String {
             out.push(HEX[(b & 15) as usize] as char);
         }
     }
-    out
+}
+
+fn escaped_len(data: &[u8]) -> usize {
+    data.iter()
+        .map(|&b| if unreserved(b) { 1 } else { 3 })
+        .sum()
+}
+
+/// Length of standard padded base64 for `n` bytes.
+fn base64_len(n: usize) -> usize {
+    n.div_ceil(3) * 4
 }
 
 /// ct: always `data:,` plus escaping.
@@ -37,24 +57,60 @@ pub struct Encoded {
 /// than the length of the word "gzip"; on ties the earlier candidate wins.
 pub fn shortest(data: &[u8], user_compression: Option<&str>) -> Encoded {
     let user_compression = user_compression.filter(|c| !c.is_empty());
-    let mut best = format!(",{}", escape(data));
-    let b64 = format!(";base64,{}", STANDARD.encode(data));
-    if b64.len() < best.len() {
-        best = b64;
-    }
-    let mut compression = user_compression.unwrap_or("").to_string();
+    // Lengths first, so that only the winner is ever encoded.
+    let escaped = ",".len() + escaped_len(data);
+    let base64 = ";base64,".len() + base64_len(data.len());
+    let mut best = if base64 < escaped {
+        Candidate::Base64(data.len())
+    } else {
+        Candidate::Escaped(escaped)
+    };
     // gzip framing alone is 18 bytes (24 base64 characters), so a candidate
     // of 8 + 28 + 4 characters or more can never beat a URL this short.
+    let mut gzipped = None;
     if user_compression.is_none() && best.len() > 40 {
-        let gz = format!(";base64,{}", STANDARD.encode(super::gzip::gzip(data)));
-        if gz.len() + "gzip".len() < best.len() {
-            best = gz;
-            compression = "gzip".to_string();
+        let gz = super::gzip::gzip(data);
+        if ";base64,".len() + base64_len(gz.len()) + "gzip".len() < best.len() {
+            best = Candidate::Base64(gz.len());
+            gzipped = Some(gz);
         }
     }
+    let mut url = String::with_capacity("data:".len() + best.len());
+    url.push_str("data:");
+    match best {
+        Candidate::Escaped(_) => {
+            url.push(',');
+            escape_into(data, &mut url);
+        }
+        Candidate::Base64(_) => {
+            url.push_str(";base64,");
+            STANDARD.encode_string(gzipped.as_deref().unwrap_or(data), &mut url);
+        }
+    }
+    let compression = match (&gzipped, user_compression) {
+        (Some(_), _) => "gzip",
+        (None, user) => user.unwrap_or(""),
+    };
     Encoded {
-        url: format!("data:{best}"),
-        compression,
+        url,
+        compression: compression.to_string(),
+    }
+}
+
+/// A data URL form, by the length of what follows `data:`.
+enum Candidate {
+    /// `,` + percent-escaped bytes; holds the whole length.
+    Escaped(usize),
+    /// `;base64,` + base64 of this many bytes.
+    Base64(usize),
+}
+
+impl Candidate {
+    fn len(&self) -> usize {
+        match *self {
+            Candidate::Escaped(len) => len,
+            Candidate::Base64(n) => ";base64,".len() + base64_len(n),
+        }
     }
 }
 
@@ -85,6 +141,8 @@ pub fn decode(url: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy as _;
+
     use super::*;
 
     #[test]
@@ -126,5 +184,44 @@ mod tests {
             );
         }
         assert_eq!(decode("data:,%4"), None);
+    }
+
+    /// The rule as written in docs: build all three URLs, keep the shortest.
+    fn shortest_by_building_all(data: &[u8], user: Option<&str>) -> Encoded {
+        let mut best = format!(",{}", escape(data));
+        let b64 = format!(";base64,{}", STANDARD.encode(data));
+        if b64.len() < best.len() {
+            best = b64;
+        }
+        let mut compression = user.unwrap_or("").to_string();
+        if user.is_none() {
+            let gz = format!(
+                ";base64,{}",
+                STANDARD.encode(super::super::gzip::gzip(data))
+            );
+            if gz.len() + "gzip".len() < best.len() {
+                best = gz;
+                compression = "gzip".into();
+            }
+        }
+        Encoded {
+            url: format!("data:{best}"),
+            compression,
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn encodes_only_the_winner_of_the_same_rule(
+            data in proptest::prop_oneof![
+                "[ -~\n]{0,400}".prop_map(String::into_bytes),
+                "[a=\n]{0,400}".prop_map(String::into_bytes),
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            ],
+            user in proptest::option::of(proptest::prop_oneof!["gzip", ""]),
+        ) {
+            let user = user.as_deref().filter(|c| !c.is_empty());
+            proptest::prop_assert_eq!(shortest(&data, user), shortest_by_building_all(&data, user));
+        }
     }
 }
