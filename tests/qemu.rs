@@ -103,6 +103,20 @@ fn smoke(args: &[String], stick_marker: &str) -> (i32, String) {
     (out.status.code().unwrap_or(-1), stdout)
 }
 
+/// `smoke` on a broken stick, with the short negative-test timeout and,
+/// when given, the HTTP port the stick was written for.
+fn smoke_bound_to_fail(img: &str, http_port: Option<u16>) -> (i32, String) {
+    let mut args = vec![
+        img.to_string(),
+        "--timeout".to_string(),
+        NEGATIVE_TIMEOUT.as_secs().to_string(),
+    ];
+    if let Some(port) = http_port {
+        args.extend(["--http-port".to_string(), port.to_string()]);
+    }
+    smoke(&args, img)
+}
+
 /// No process whose command line names `marker` (the stick) is left.
 fn assert_no_qemu_with(marker: &str) {
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -272,8 +286,7 @@ fn smoke_fails_on_a_stick_without_an_esp() {
             "::/k3s_env",
         ],
     );
-    let timeout = NEGATIVE_TIMEOUT.as_secs().to_string();
-    let (code, stdout) = smoke(&[img.into(), "--timeout".into(), timeout], img);
+    let (code, stdout) = smoke_bound_to_fail(img, None);
     assert_failure(code, &stdout, "firmware-boot", "could not start the stick");
 }
 
@@ -311,15 +324,7 @@ fn smoke_fails_when_the_script_asks_for_a_missing_kernel() {
             "::/autoexec.ipxe",
         ],
     );
-    let timeout = NEGATIVE_TIMEOUT.as_secs().to_string();
-    let args = [
-        img.into(),
-        "--http-port".into(),
-        port.to_string(),
-        "--timeout".into(),
-        timeout,
-    ];
-    let (code, stdout) = smoke(&args, img);
+    let (code, stdout) = smoke_bound_to_fail(img, Some(port));
     assert_failure(
         code,
         &stdout,
@@ -342,15 +347,7 @@ fn smoke_fails_when_the_secrets_volume_lacks_a_file() {
             "::/heartbeat_env",
         ],
     );
-    let timeout = NEGATIVE_TIMEOUT.as_secs().to_string();
-    let args = [
-        img.into(),
-        "--http-port".into(),
-        port.to_string(),
-        "--timeout".into(),
-        timeout,
-    ];
-    let (code, stdout) = smoke(&args, img);
+    let (code, stdout) = smoke_bound_to_fail(img, Some(port));
     assert_failure(code, &stdout, "secrets-files", "heartbeat_env is missing");
 }
 
