@@ -118,28 +118,14 @@ fn a_mounted_device_is_refused_and_left_alone() {
     assert!(mkfs.status.success());
     let mnt = tmp.path().join("mnt");
     std::fs::create_dir(&mnt).unwrap();
-    assert!(
-        Command::new("mount")
-            .arg(&lo.dev)
-            .arg(&mnt)
-            .status()
-            .unwrap()
-            .success()
-    );
+    mount(&lo.dev, &mnt);
     std::fs::write(mnt.join("precious.txt"), b"keep me").unwrap();
     let out = mkstick(tmp.path(), &lo.dev, &["--force"]);
     let busy = stderr(&out);
     assert!(Command::new("umount").arg(&mnt).status().unwrap().success());
     assert_eq!(out.status.code(), Some(1), "{busy}");
     assert!(busy.contains("is mounted"), "{busy}");
-    assert!(
-        Command::new("mount")
-            .arg(&lo.dev)
-            .arg(&mnt)
-            .status()
-            .unwrap()
-            .success()
-    );
+    mount(&lo.dev, &mnt);
     assert_eq!(std::fs::read(mnt.join("precious.txt")).unwrap(), b"keep me");
     Command::new("umount").arg(&mnt).status().unwrap();
 }
@@ -157,4 +143,9 @@ fn a_too_small_device_is_refused_before_opening_it() {
         "{}",
         stderr(&out)
     );
+}
+
+fn mount(dev: &str, dir: &Path) {
+    let status = Command::new("mount").arg(dev).arg(dir).status().unwrap();
+    assert!(status.success(), "mount {dev} {}", dir.display());
 }
