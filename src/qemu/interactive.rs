@@ -11,7 +11,7 @@ use anyhow::{Result, bail};
 
 use super::args::QemuTestArgs;
 use super::build::Stick;
-use super::vm::{Console, Network, Vm, VmSpec};
+use super::vm::{Console, Network, Vm};
 
 const DEFAULT_MEMORY_MIB: u32 = 4096;
 /// How often QEMU is checked on.
@@ -25,30 +25,23 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
     }
     let stick = Stick::target_or_build(&args.write, None)?;
     let target = stick.path();
-    let super::Machine {
-        firmware,
-        vars,
-        decision,
-    } = super::Machine::for_args(args)?;
-    let spec = VmSpec {
-        arch: args.arch(),
-        accel: decision.accel,
-        memory_mib: args.memory.unwrap_or(DEFAULT_MEMORY_MIB),
-        firmware_code: firmware.code.clone(),
-        firmware_vars: vars.path.clone(),
-        stick: Some(target.to_path_buf()),
-        network: Network::User {
+    let machine = super::Machine::for_args(args)?;
+    let spec = machine.spec(
+        args,
+        DEFAULT_MEMORY_MIB,
+        target,
+        Network::User {
             ssh_port: Some(args.ssh_port),
         },
-        console: Console::Terminal,
-    };
+        Console::Terminal,
+    );
     eprintln!(
         "qemu-test: {} with {} ({})",
         target.display(),
-        decision.accel,
-        decision.why
+        machine.decision.accel,
+        machine.decision.why
     );
-    eprintln!("qemu-test: firmware {}", firmware.code.display());
+    eprintln!("qemu-test: firmware {}", machine.firmware.code.display());
     eprintln!(
         "qemu-test: ssh -p {} core@localhost once the node is up; Ctrl-C stops QEMU",
         args.ssh_port

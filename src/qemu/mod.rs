@@ -70,6 +70,28 @@ impl Machine {
             decision,
         })
     }
+
+    /// The VM for `stick`: this machine's firmware and accelerator, the
+    /// memory from `--memory` or the mode's default, the mode's I/O.
+    fn spec(
+        &self,
+        args: &QemuTestArgs,
+        default_memory_mib: u32,
+        stick: &std::path::Path,
+        network: vm::Network,
+        console: vm::Console,
+    ) -> vm::VmSpec {
+        vm::VmSpec {
+            arch: args.arch(),
+            accel: self.decision.accel,
+            memory_mib: args.memory.unwrap_or(default_memory_mib),
+            firmware_code: self.firmware.code.clone(),
+            firmware_vars: self.vars.path.clone(),
+            stick: Some(stick.to_path_buf()),
+            network,
+            console,
+        }
+    }
 }
 
 pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {

@@ -16,7 +16,7 @@ use super::console::{self, secs};
 use super::expect::{Expectations, served_initrd};
 use super::payload::Payload;
 use super::server::PayloadServer;
-use super::vm::{Console, Network, Vm, VmSpec};
+use super::vm::{Console, Network, Vm};
 use super::watch::{Failure, Outcome, Watcher};
 use super::{Event, stick};
 
@@ -32,11 +32,7 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
         "--smoke boots an amd64 test payload; test an arm64 stick interactively (without --smoke)"
     );
     let payload = Payload::load(args.payload.as_deref())?;
-    let super::Machine {
-        firmware,
-        vars,
-        decision,
-    } = super::Machine::for_args(args)?;
+    let machine = super::Machine::for_args(args)?;
 
     let (tx, rx) = mpsc::channel();
     let server = PayloadServer::start(args.http_port, tx.clone())?;
@@ -67,21 +63,18 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
     };
     let log = File::create(&log_path)
         .with_context(|| format!("creating the serial log {}", log_path.display()))?;
-    let spec = VmSpec {
-        arch: args.arch(),
-        accel: decision.accel,
-        memory_mib: args.memory.unwrap_or(DEFAULT_MEMORY_MIB),
-        firmware_code: firmware.code.clone(),
-        firmware_vars: vars.path.clone(),
-        stick: Some(stick.path().to_path_buf()),
-        network: Network::User { ssh_port: None },
-        console: Console::Captured,
-    };
+    let spec = machine.spec(
+        args,
+        DEFAULT_MEMORY_MIB,
+        stick.path(),
+        Network::User { ssh_port: None },
+        Console::Captured,
+    );
     println!(
         "qemu-test: smoke test of {} with {} ({})",
         stick.path().display(),
-        decision.accel,
-        decision.why
+        machine.decision.accel,
+        machine.decision.why
     );
     if args.write.offline {
         println!(
@@ -108,7 +101,7 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
     drop(server);
     Ok(report(
         &boot,
-        &decision.accel.to_string(),
+        &machine.decision.accel.to_string(),
         &log_path,
         args.log.is_some(),
     ))
