@@ -6,6 +6,7 @@
 
 pub mod assets;
 pub mod bootscript;
+mod civil;
 pub mod cli;
 pub mod cpio;
 pub mod fetch;

@@ -90,7 +90,7 @@ impl DosTime {
         const MIN: u64 = 315_532_800; // 1980-01-01
         const MAX: u64 = 4_354_819_199; // 2107-12-31 23:59:59
         let secs = secs.clamp(MIN, MAX);
-        let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+        let (y, m, d) = crate::civil::civil_from_days((secs / 86_400) as i64);
         let rem = secs % 86_400;
         let (h, min, s) = (rem / 3600, rem / 60 % 60, rem % 60);
         DosTime {
@@ -98,20 +98,6 @@ impl DosTime {
             time: (h as u16) << 11 | (min as u16) << 5 | (s / 2) as u16,
         }
     }
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian
-/// (H. Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// What to format: size, variant and identity of the volume.

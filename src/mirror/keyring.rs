@@ -295,16 +295,7 @@ fn date_of(t: Option<Timestamp>) -> String {
 
 /// `YYYY-MM-DD` (UTC) for Unix seconds, without a date crate.
 pub fn date(secs: u32) -> String {
-    // Howard Hinnant's civil_from_days.
-    let days = i64::from(secs / 86_400) + 719_468;
-    let era = days / 146_097;
-    let doe = days - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::civil::civil_from_days(i64::from(secs / 86_400));
     format!("{year:04}-{month:02}-{day:02}")
 }
 
