@@ -460,9 +460,10 @@ impl Plan {
 }
 
 /// The verified release for `--offline`: from the mirror directory if it is
-/// there and intact (no network), else downloaded and verified into it.
+/// there and its signatures verify (no network), else downloaded and
+/// verified into it.
 fn offline_release(args: &WriteArgs, env: &Environment) -> Result<crate::mirror::Release> {
-    use crate::mirror::{self, Release};
+    use crate::mirror;
     let [arch] = args.arch.arches() else {
         bail!("--offline carries one architecture's Flatcar; choose --arch amd64 or --arch arm64");
     };
@@ -470,22 +471,13 @@ fn offline_release(args: &WriteArgs, env: &Environment) -> Result<crate::mirror:
         Some(dir) => dir.clone(),
         None => env.cache_dir()?.join("mirror"),
     };
-    match Release::open(&dir, args.channel, *arch, &args.flatcar_version) {
-        Ok(release) => Ok(release),
-        Err(why) => {
-            eprintln!(
-                "mkstick: {why:#}; downloading the release into {}",
-                dir.display()
-            );
-            let opts = mirror::MirrorOptions {
-                base_url: args.base_url.clone(),
-                keyring: args.keyring.clone(),
-                ..mirror::MirrorOptions::new()?
-            };
-            mirror::ensure(&dir, args.channel, *arch, &args.flatcar_version, &opts)
-                .with_context(|| format!("getting Flatcar for --offline into {}", dir.display()))
-        }
-    }
+    let opts = mirror::MirrorOptions {
+        base_url: args.base_url.clone(),
+        keyring: args.keyring.clone(),
+        ..mirror::MirrorOptions::new()?
+    };
+    mirror::verified_release(&dir, args.channel, *arch, &args.flatcar_version, &opts)
+        .with_context(|| format!("getting Flatcar for --offline into {}", dir.display()))
 }
 
 /// Where an offline release sits on the ESP.

@@ -18,9 +18,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use sha2::Digest as _;
 
+pub use client::check_http_url;
 pub use digest::{Sha256Digest, Sha512Digest};
 pub use progress::Progress;
 pub use transfer::{Fetcher, PartFile, RetryPolicy};
+
+/// The most [`download_sha256`] takes: an iPXE EFI binary is about 1 MB.
+pub const PINNED_DOWNLOAD_LIMIT: u64 = 64 * 1024 * 1024;
 
 use inspect::{Sha256Hasher, Worker};
 
@@ -53,7 +57,7 @@ pub fn download_sha256_with(
             .with_context(|| format!("removing the damaged cache file {}", dest.display()))?;
     }
     let hasher = Worker::spawn(Sha256Hasher::default());
-    let part = fetcher.download(url, &dest, &[&hasher])?;
+    let part = fetcher.download(url, &dest, PINNED_DOWNLOAD_LIMIT, &[&hasher])?;
     let actual = hasher.finish()?;
     if actual != *expected {
         let len = part.len();
