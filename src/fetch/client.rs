@@ -55,12 +55,7 @@ fn check_redirect(attempt: Attempt<'_>) -> Action {
         .unwrap_or("?")
         .to_owned();
     if !matches!(next.scheme(), "http" | "https") {
-        let what = format!(
-            "{from} redirects to a {}: URL ({next}); mkstick follows redirects only to \
-             http:// and https://",
-            next.scheme()
-        );
-        return attempt.error(what);
+        return attempt.error(refused_redirect(&from, next.as_str()));
     }
     if attempt.previous().contains(&next) {
         let what = format!("{from} redirects in a loop (back to {next})");
@@ -71,6 +66,18 @@ fn check_redirect(attempt: Attempt<'_>) -> Action {
         return attempt.error(what);
     }
     attempt.follow()
+}
+
+/// Why a redirect to `to` (not HTTP(S), or not even a URL) is not followed.
+pub(super) fn refused_redirect(from: &str, to: &str) -> String {
+    match Url::parse(to) {
+        Ok(next) => format!(
+            "{from} redirects to a {}: URL ({next}); mkstick follows redirects only to \
+             http:// and https://",
+            next.scheme()
+        ),
+        Err(_) => format!("{from} redirects to {to:?}, which is not a URL mkstick can follow"),
+    }
 }
 
 /// Checks that `url` is an absolute http:// or https:// URL before any

@@ -459,6 +459,15 @@ fn read_small(resp: Response, url: &str, limit: u64) -> Result<Vec<u8>, Failure>
 
 fn status_failure(resp: &Response, url: &str) -> Failure {
     let status = resp.status();
+    if status.is_redirection() {
+        // A redirect the client did not follow: its target is no HTTP(S) URL.
+        let to = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        return Failure::Fatal(anyhow!(super::client::refused_redirect(url, &to)));
+    }
     let error = anyhow!("{url}: HTTP {status}");
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         Failure::Retry(error)

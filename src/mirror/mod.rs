@@ -11,6 +11,7 @@
 
 pub mod args;
 mod digests;
+mod ephemeral;
 pub mod keyring;
 pub mod layout;
 mod local;
@@ -29,6 +30,7 @@ use crate::fetch::inspect::{Feed, Inspect, Sha256Hasher, Sha512Hasher, Worker};
 use crate::fetch::{Fetcher, Progress, RetryPolicy, Sha256Digest, Sha512Digest};
 
 pub use args::{MirrorArgs, run};
+pub use ephemeral::EphemeralSigner;
 pub use keyring::{FLATCAR_FINGERPRINT, FLATCAR_KEY_URL, Fingerprint, Keyring};
 pub use layout::{Arch, Channel, DEFAULT_BASE_URL, ReleaseId, Version, VersionSpec};
 
