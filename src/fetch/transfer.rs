@@ -461,10 +461,15 @@ fn status_failure(resp: &Response, url: &str) -> Failure {
     let status = resp.status();
     if status.is_redirection() {
         // A redirect the client did not follow: its target is no HTTP(S) URL.
-        let to = resp
+        let to: String = resp
             .headers()
             .get(reqwest::header::LOCATION)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .map(|v| {
+                String::from_utf8_lossy(v.as_bytes())
+                    .chars()
+                    .take(300)
+                    .collect()
+            })
             .unwrap_or_default();
         return Failure::Fatal(anyhow!(super::client::refused_redirect(url, &to)));
     }

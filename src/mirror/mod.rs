@@ -315,10 +315,6 @@ impl Session<'_> {
         self.id.url(&self.opts.base_url, file)
     }
 
-    fn keyring(&self) -> Result<&Keyring> {
-        Ok(self.keyring)
-    }
-
     /// Downloads and verifies one file of the release.
     fn fetch(&self, name: &str) -> Result<FileRecord> {
         if name == VERSION_TXT {
@@ -341,7 +337,7 @@ impl Session<'_> {
         };
         let url = self.url(name);
         let release_dir = self.release_dir;
-        let keyring = self.keyring()?;
+        let keyring = self.keyring;
         let signer = keyring
             .signer_for(sig.signature())
             .with_context(|| format!("refusing {url}: its signature {sig_name} is not trusted"))?;
@@ -452,7 +448,7 @@ impl Session<'_> {
         };
         if let Some(sig_bytes) = sig_bytes {
             let sig = Detached::parse(&sig_bytes, &self.url(&sig_name))?;
-            let keyring = self.keyring()?;
+            let keyring = self.keyring;
             let signer = keyring.signer_for(sig.signature())?;
             let mut hasher = sig.hasher()?;
             hasher.update(&text);
