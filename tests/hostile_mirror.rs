@@ -457,24 +457,27 @@ fn a_body_longer_than_announced_is_cut_off_and_refused() {
 #[test]
 fn a_body_without_a_length_is_bounded() {
     let dir = tempfile::tempdir().unwrap();
-    let limit = fetch::PINNED_DOWNLOAD_LIMIT;
+    let limit = 5_000_000;
     let specials = vec![Special::Oversized {
         path: "/ipxe.efi".into(),
         head_len: None,
-        body_len: limit + 20_000_000,
+        body_len: 40_000_000,
     }];
     let server = Server::with_specials(dir.path(), specials);
     let url = format!("{}/ipxe.efi", server.base);
     let cache = dir.path().join("cache");
+    let sha = Sha256Digest::of(b"");
     let msg = format!(
         "{:#}",
-        fetch::download_sha256_with(&quick(), &url, &Sha256Digest::of(b""), &cache).unwrap_err()
+        fetch::download_sha256_within(&quick(), &url, &sha, &cache, limit).unwrap_err()
     );
     assert!(
         msg.contains(&format!("more than the {limit} bytes allowed")),
         "{msg}"
     );
     assert!(fs::read_dir(&cache).unwrap().next().is_none());
+    // The default bound of a pinned download is documented, and finite.
+    assert_eq!(fetch::PINNED_DOWNLOAD_LIMIT, 2 << 30);
 }
 
 #[test]
