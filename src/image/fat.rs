@@ -17,14 +17,14 @@ use anyhow::{Context, Result, bail, ensure};
 use super::extent::{Chunk, Extent};
 pub(crate) use crate::model::fat::{DosTime, FatKind};
 
-pub const SECTOR: u64 = 512;
+pub(crate) const SECTOR: u64 = 512;
 
 /// An 11-byte volume label: upper case, space padded. Checked once, here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VolumeLabel([u8; 11]);
+pub(crate) struct VolumeLabel([u8; 11]);
 
 impl VolumeLabel {
-    pub fn new(label: &str) -> Result<Self> {
+    pub(crate) fn new(label: &str) -> Result<Self> {
         ensure!(
             !label.is_empty() && label.len() <= 11,
             "FAT volume label {label:?} must be 1 to 11 characters"
@@ -41,14 +41,14 @@ impl VolumeLabel {
         Ok(VolumeLabel(bytes))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or_default().trim_end()
     }
 }
 
 /// What to format: size, variant and identity of the volume.
 #[derive(Clone, Debug)]
-pub struct FatParams {
+pub(crate) struct FatParams {
     pub kind: FatKind,
     pub total_sectors: u64,
     /// LBA of the volume on its disk (the BPB's "hidden sectors").
@@ -60,14 +60,14 @@ pub struct FatParams {
 
 /// A file to place on the volume, at a `/`-separated path relative to its root.
 #[derive(Clone, Debug)]
-pub struct FatFile {
+pub(crate) struct FatFile {
     pub path: String,
     pub content: Chunk,
 }
 
 /// The computed on-disk geometry of a volume.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Geometry {
+pub(crate) struct Geometry {
     pub kind: FatKind,
     pub sectors_per_cluster: u64,
     pub reserved_sectors: u64,
@@ -82,7 +82,7 @@ const FAT16_ROOT_ENTRIES: u64 = 512;
 impl Geometry {
     /// Picks the cluster size (2 KiB preferred, as small as the variant's cluster
     /// range allows) and sizes the FATs to fit.
-    pub fn for_volume(kind: FatKind, total_sectors: u64) -> Result<Self> {
+    pub(crate) fn for_volume(kind: FatKind, total_sectors: u64) -> Result<Self> {
         let (min, max) = kind.cluster_range();
         let (reserved_sectors, root_dir_sectors) = match kind {
             FatKind::Fat16 => (4, FAT16_ROOT_ENTRIES * 32 / SECTOR),
@@ -152,7 +152,7 @@ impl Geometry {
         }
     }
 
-    pub fn cluster_bytes(&self) -> u64 {
+    pub(crate) fn cluster_bytes(&self) -> u64 {
         self.sectors_per_cluster * SECTOR
     }
 
@@ -204,7 +204,7 @@ impl Node {
 
 /// Formats a volume holding `files` and returns its extents, offsets relative to
 /// the volume start, in write order.
-pub fn build(params: &FatParams, files: &[FatFile]) -> Result<(Geometry, Vec<Extent>)> {
+pub(crate) fn build(params: &FatParams, files: &[FatFile]) -> Result<(Geometry, Vec<Extent>)> {
     let geo = Geometry::for_volume(params.kind, params.total_sectors)?;
     let mut root = Dir::default();
     for file in files {

@@ -2,10 +2,10 @@
 //! the stick decided before any target is opened. No I/O and no printing:
 //! warnings are returned in the plan for the command to show.
 
-pub mod bootscript;
-pub mod cpio;
-pub mod manifest;
-pub mod spec;
+pub(crate) mod bootscript;
+pub(crate) mod cpio;
+pub(crate) mod manifest;
+pub(crate) mod spec;
 
 use std::sync::Arc;
 
@@ -133,7 +133,10 @@ pub struct IpxeSource {
 }
 
 /// Serializes with `Display` (versions as "4593.2.5").
-pub fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn display<T: std::fmt::Display, S: serde::Serializer>(
+    v: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
 

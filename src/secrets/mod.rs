@@ -1,9 +1,9 @@
 //! Secret inputs (flags, an env file, the environment) → validated contents of
 //! the secrets volume. Values are never printed: [`Secret`]'s `Debug` redacts.
 
-pub mod envfile;
-pub mod format;
-pub mod schema;
+pub(crate) mod envfile;
+pub(crate) mod format;
+pub(crate) mod schema;
 
 use std::collections::BTreeMap;
 use std::fmt;
