@@ -1,6 +1,6 @@
 //! A disk image as a sparse list of extents: what to put where, in write order.
 //!
-//! Building an image is pure (a [`crate::plan::Plan`] in, extents out); writing it
+//! Building an image is pure (a `Plan` in, extents out); writing it
 //! is the target's job. Keeping the two apart lets an image file skip the zeros a
 //! fresh sparse file already has, while a block device writes them (it may hold
 //! stale data).
