@@ -1,6 +1,7 @@
 //! The shared vocabulary, a leaf: it imports no other module of the crate
 //! (except the `civil` date helper). Every stage and subsystem speaks it.
 
+pub(crate) mod component;
 pub(crate) mod content;
 pub(crate) mod digest;
 pub(crate) mod fat;

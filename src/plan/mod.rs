@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::mirror::Release;
 use crate::model::Sha256Digest;
+use crate::model::component::ComponentId;
 use crate::model::content::Chunk;
 use crate::model::fat::{DosTime, FatKind};
 use crate::model::flatcar::{INITRD, KERNEL, VersionSpec, trim_base_url};
@@ -345,7 +346,7 @@ fn check_hostname(spec: &StickSpec) -> Result<()> {
         secrets::format::check_hostname(h)
             .with_context(|| format!("--hostname / NODE_HOSTNAME {h:?}"))?;
     }
-    if spec.secrets.is_enabled("namecheap-ddns") {
+    if spec.secrets.is_enabled(ComponentId::NamecheapDdns) {
         match hostname {
             Some(h) if h.trim_end_matches('.').split('.').count() >= 3 => {}
             _ => bail!(
@@ -373,7 +374,7 @@ fn ignition(
         IgnitionSpec::Embedded { config, origin } => {
             bootscript::check_embedded_ignition(version, spec.flatcar.channel)?;
             if *origin == ConfigOrigin::BuiltIn
-                && spec.secrets.is_enabled("k3s")
+                && spec.secrets.is_enabled(ComponentId::K3s)
                 && let (release, None) = crate::ignite::default_config_k3s_release()
             {
                 warnings.push(format!(

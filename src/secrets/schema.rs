@@ -163,6 +163,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn component_ids_name_schema_components() {
+        use crate::model::component::ComponentId;
+        for id in [ComponentId::K3s, ComponentId::NamecheapDdns] {
+            assert!(
+                schema().components.iter().any(|c| c.name == id.as_str()),
+                "{id:?} is not in secrets-schema/keys.json"
+            );
+        }
+    }
+
+    #[test]
     fn schema_parses_and_names_are_unique() {
         let s = schema();
         let mut names: Vec<&str> = s
