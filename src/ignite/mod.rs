@@ -10,6 +10,8 @@ pub mod clc;
 mod cli;
 pub mod dataurl;
 pub mod diag;
+// C zlib through FFI: its window and hash table shrink to the input.
+#[allow(unsafe_code)]
 mod gzip;
 mod hints;
 pub mod spec2to3;

@@ -27,7 +27,7 @@ const DEFAULT_MEMORY_MIB: u32 = 512;
 /// Console lines kept for the failure report.
 const TAIL_LINES: usize = 25;
 
-pub fn run(args: &Options) -> Result<ExitCode> {
+pub(super) fn run(args: &Options) -> Result<ExitCode> {
     ensure!(
         args.arch() == Arch::Amd64,
         "--smoke boots an amd64 test payload; test an arm64 stick interactively (without --smoke)"

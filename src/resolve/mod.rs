@@ -3,8 +3,8 @@
 //! the offline release and iPXE binaries found or downloaded. Nothing after
 //! this stage reads the environment or the file system for inputs.
 
-pub mod ipxe;
-pub mod sshkey;
+pub(crate) mod ipxe;
+pub(crate) mod sshkey;
 
 use std::path::{Path, PathBuf};
 
@@ -77,14 +77,14 @@ pub struct IpxeRequest {
 }
 
 /// What resolving reads from outside the request, injectable for tests.
-pub struct Environment {
+pub(crate) struct Environment {
     pub vars: Vec<(String, String)>,
     /// `None` for an image file (sized to fit); a device's size otherwise.
     pub disk_bytes: Option<u64>,
 }
 
 impl Environment {
-    pub fn current(disk_bytes: Option<u64>) -> Self {
+    pub(crate) fn current(disk_bytes: Option<u64>) -> Self {
         Environment {
             vars: std::env::vars().collect(),
             disk_bytes,
@@ -99,7 +99,7 @@ impl Environment {
     }
 
     /// mkstick's download cache: `$XDG_CACHE_HOME/mkstick`, else `~/.cache/mkstick`.
-    pub fn cache_dir(&self) -> Result<PathBuf> {
+    pub(crate) fn cache_dir(&self) -> Result<PathBuf> {
         match (self.var("XDG_CACHE_HOME"), self.var("HOME")) {
             (Some(xdg), _) if !xdg.is_empty() => Ok(PathBuf::from(xdg).join("mkstick")),
             (_, Some(home)) if !home.is_empty() => Ok(PathBuf::from(home).join(".cache/mkstick")),
@@ -112,7 +112,7 @@ impl Environment {
 
 /// Reads every input the request names. Form errors (a bad file, a bad
 /// `--k3s` pair) surface here; the plan checks how the values fit together.
-pub fn resolve(req: &Request, env: &Environment) -> Result<StickSpec> {
+pub(crate) fn resolve(req: &Request, env: &Environment) -> Result<StickSpec> {
     let source_date_epoch = match env.var("SOURCE_DATE_EPOCH") {
         None => None,
         Some(s) => Some(s.parse::<u64>().with_context(|| {
