@@ -2,13 +2,12 @@
 
 use serde_json::Value as Json;
 
-use super::butane::obj_entry;
 use super::dataurl;
 use super::diag::Diagnostic;
-use super::walk::{Ctx, Field, JMap, STRS, Special, Ty, f, fj};
+use super::walk::{Ctx, Field, JMap, STRS, Special, Ty, f, fj, obj_entry};
 use super::yaml::{Node, Value};
 
-const VERIFICATION: Ty = Ty::Special(Special::ClcVerification);
+const VERIFICATION: Ty = Ty::Custom(verification);
 const CONFIG_REF: Ty = Ty::Obj(&[f("source", Ty::Str), f("verification", VERIFICATION)]);
 const ID_NAME: Ty = Ty::Obj(&[f("id", Ty::Int), f("name", Ty::Str)]);
 
@@ -73,10 +72,10 @@ const GROUP: &[Field] = &[
 const PARTITION: &[Field] = &[
     f("label", Ty::Str),
     f("number", Ty::Int),
-    fj("size", "sizeMiB", Ty::Special(Special::ClcSize)),
-    fj("start", "startMiB", Ty::Special(Special::ClcSize)),
+    fj("size", "sizeMiB", Ty::Custom(size)),
+    fj("start", "startMiB", Ty::Custom(size)),
     f("guid", Ty::Str),
-    f("type_guid", Ty::Special(Special::ClcTypeGuid)),
+    f("type_guid", Ty::Custom(type_guid)),
 ];
 
 const MOUNT: &[Field] = &[
@@ -108,7 +107,7 @@ const FILE: &[Field] = &[
     NODE_COMMON[3],
     NODE_COMMON[4],
     NODE_COMMON[5],
-    f("contents", Ty::Special(Special::ClcContents)),
+    f("contents", Ty::Custom(file_contents)),
     f("append", Ty::Bool),
 ];
 
@@ -370,96 +369,97 @@ fn contents(source: String, compression: Option<Json>) -> Json {
     Json::Object(c)
 }
 
-/// The special CLC fields.
-pub fn special(ctx: &mut Ctx<'_>, sp: Special, node: &Node, path: &str) -> Option<Json> {
-    match sp {
-        Special::ClcContents => {
-            const REMOTE: &[Field] = &[
-                f("url", Ty::Str),
-                f("compression", Ty::Str),
-                f("verification", VERIFICATION),
-            ];
-            const CONTENTS: &[Field] = &[
-                f("inline", Ty::Str),
-                f("local", Ty::Str),
-                f("remote", Ty::Obj(REMOTE)),
-            ];
-            let Json::Object(c) = ctx.walk(node, &Ty::Obj(CONTENTS), path)? else {
-                return None;
-            };
-            if c.len() > 1 {
-                ctx.diags.push(Diagnostic::error(
-                    "only one of inline, local and remote can be set",
-                    Some(node.span),
-                ));
-                return None;
-            }
-            if let Some(Json::String(s)) = c.get("inline") {
-                ctx.note_embedded(s.as_bytes(), path);
-                return Some(contents(dataurl::plain(s.as_bytes()), None));
-            }
-            if let Some(Json::String(rel)) = c.get("local") {
-                let span = ctx.span_of(&format!("{path}.local")).unwrap_or(node.span);
-                let data = ctx.read_local(rel, span)?;
-                ctx.note_embedded(&data, path);
-                return Some(contents(dataurl::plain(&data), None));
-            }
-            if let Some(Json::Object(r)) = c.get("remote") {
-                let mut out = JMap::new();
-                if let Some(comp) = r.get("compression") {
-                    out.insert("compression".into(), comp.clone());
-                }
-                out.insert(
-                    "source".into(),
-                    r.get("url").cloned().unwrap_or(Json::String(String::new())),
-                );
-                out.insert(
-                    "verification".into(),
-                    r.get("verification")
-                        .cloned()
-                        .unwrap_or(Json::Object(JMap::new())),
-                );
-                return Some(Json::Object(out));
-            }
-            Some(contents("data:,".into(), None))
-        }
-        Special::ClcVerification => {
-            const HASH: &[Field] = &[f("function", Ty::Str), f("sum", Ty::Str)];
-            const VER: &[Field] = &[f("hash", Ty::Obj(HASH))];
-            let Json::Object(v) = ctx.walk(node, &Ty::Obj(VER), path)? else {
-                return None;
-            };
-            let mut out = JMap::new();
-            if let Some(h) = v.get("hash") {
-                let func = h.get("function").and_then(Json::as_str).unwrap_or("");
-                let sum = h.get("sum").and_then(Json::as_str).unwrap_or("");
-                if !func.is_empty() && !sum.is_empty() {
-                    out.insert("hash".into(), Json::String(format!("{func}-{sum}")));
-                }
-            }
-            Some(Json::Object(out))
-        }
-        Special::ClcSize => {
-            let text = ctx.string(node)?;
-            match parse_size_mib(&text) {
-                Ok(mib) => Some(Json::from(mib)),
-                Err(msg) => {
-                    ctx.diags.push(
-                        Diagnostic::error(msg, Some(node.span))
-                            .with_help("write a size such as `512MiB` or `20GiB`"),
-                    );
-                    None
-                }
-            }
-        }
-        Special::ClcTypeGuid => {
-            let text = ctx.string(node)?;
-            Some(Json::String(
-                type_guid_alias(&text).unwrap_or(&text).to_string(),
-            ))
-        }
-        _ => None,
+/// File `contents`: `inline` / `local` / `remote`.
+fn file_contents(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<Json> {
+    const REMOTE: &[Field] = &[
+        f("url", Ty::Str),
+        f("compression", Ty::Str),
+        f("verification", VERIFICATION),
+    ];
+    const CONTENTS: &[Field] = &[
+        f("inline", Ty::Str),
+        f("local", Ty::Str),
+        f("remote", Ty::Obj(REMOTE)),
+    ];
+    let Json::Object(c) = ctx.walk(node, &Ty::Obj(CONTENTS), path)? else {
+        return None;
+    };
+    if c.len() > 1 {
+        ctx.diags.push(Diagnostic::error(
+            "only one of inline, local and remote can be set",
+            Some(node.span),
+        ));
+        return None;
     }
+    if let Some(Json::String(s)) = c.get("inline") {
+        ctx.note_embedded(s.as_bytes(), path);
+        return Some(contents(dataurl::plain(s.as_bytes()), None));
+    }
+    if let Some(Json::String(rel)) = c.get("local") {
+        let span = ctx.span_of(&format!("{path}.local")).unwrap_or(node.span);
+        let data = ctx.read_local(rel, span)?;
+        ctx.note_embedded(&data, path);
+        return Some(contents(dataurl::plain(&data), None));
+    }
+    if let Some(Json::Object(r)) = c.get("remote") {
+        let mut out = JMap::new();
+        if let Some(comp) = r.get("compression") {
+            out.insert("compression".into(), comp.clone());
+        }
+        out.insert(
+            "source".into(),
+            r.get("url").cloned().unwrap_or(Json::String(String::new())),
+        );
+        out.insert(
+            "verification".into(),
+            r.get("verification")
+                .cloned()
+                .unwrap_or(Json::Object(JMap::new())),
+        );
+        return Some(Json::Object(out));
+    }
+    Some(contents("data:,".into(), None))
+}
+
+/// `verification: {hash: {function, sum}}` → `{"hash": "function-sum"}`.
+fn verification(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<Json> {
+    const HASH: &[Field] = &[f("function", Ty::Str), f("sum", Ty::Str)];
+    const VER: &[Field] = &[f("hash", Ty::Obj(HASH))];
+    let Json::Object(v) = ctx.walk(node, &Ty::Obj(VER), path)? else {
+        return None;
+    };
+    let mut out = JMap::new();
+    if let Some(h) = v.get("hash") {
+        let func = h.get("function").and_then(Json::as_str).unwrap_or("");
+        let sum = h.get("sum").and_then(Json::as_str).unwrap_or("");
+        if !func.is_empty() && !sum.is_empty() {
+            out.insert("hash".into(), Json::String(format!("{func}-{sum}")));
+        }
+    }
+    Some(Json::Object(out))
+}
+
+/// Partition `size` / `start` such as `20GiB` → MiB.
+fn size(ctx: &mut Ctx<'_>, node: &Node, _path: &str) -> Option<Json> {
+    let text = ctx.string(node)?;
+    match parse_size_mib(&text) {
+        Ok(mib) => Some(Json::from(mib)),
+        Err(msg) => {
+            ctx.diags.push(
+                Diagnostic::error(msg, Some(node.span))
+                    .with_help("write a size such as `512MiB` or `20GiB`"),
+            );
+            None
+        }
+    }
+}
+
+/// Partition `type_guid`, with ct's aliases.
+fn type_guid(ctx: &mut Ctx<'_>, node: &Node, _path: &str) -> Option<Json> {
+    let text = ctx.string(node)?;
+    Some(Json::String(
+        type_guid_alias(&text).unwrap_or(&text).to_string(),
+    ))
 }
 
 /// `20GiB` → 20480 (MiB). Units are base 2; the result must be whole MiB.

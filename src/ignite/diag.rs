@@ -3,10 +3,16 @@
 
 use std::fmt::{self, Write as _};
 
-use super::yaml::Span;
+use rustc_hash::FxHashSet;
+
+use super::span::Span;
+
+/// At most this many findings are rendered; a hostile or generated config can
+/// have hundreds of thousands, and the first ones say what is wrong.
+pub const MAX_RENDERED: usize = 100;
 
 /// How bad a finding is. Warnings fail the run in strict mode (the default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     Warning,
     Error,
@@ -22,7 +28,7 @@ impl fmt::Display for Severity {
 }
 
 /// One finding: a message, where it is (if anywhere), and an optional hint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
     pub severity: Severity,
     pub message: String,
@@ -65,12 +71,14 @@ impl Diagnostic {
 #[derive(Debug, Default, Clone)]
 pub struct Diagnostics {
     items: Vec<Diagnostic>,
+    /// The findings already pushed, so that dedup stays linear.
+    seen: FxHashSet<Diagnostic>,
 }
 
 impl Diagnostics {
     pub fn push(&mut self, d: Diagnostic) {
         // The same finding can be reached twice (e.g. a shared anchor); say it once.
-        if !self.items.contains(&d) {
+        if self.seen.insert(d.clone()) {
             self.items.push(d);
         }
     }
@@ -128,7 +136,7 @@ pub fn render(d: &Diagnostic, file: &str, source: &str) -> String {
         span.start.line, span.start.col
     );
     let _ = writeln!(out, "{pad} |");
-    let text = source.lines().nth(line_no.saturating_sub(1)).unwrap_or("");
+    let text = line_at(source, span.start.offset, line_no);
     let _ = writeln!(out, "{line_no} | {text}");
     let start_col = span.start.col.saturating_sub(1) as usize;
     let line_chars = text.chars().count();
@@ -158,12 +166,38 @@ pub fn render(d: &Diagnostic, file: &str, source: &str) -> String {
     out
 }
 
-/// Renders all findings, separated by blank lines, plus a summary line.
+/// The text of line `line_no` (1-based), found from the byte offset of a
+/// position on it, so that rendering many findings stays linear.
+fn line_at(source: &str, offset: usize, line_no: usize) -> &str {
+    // Offset 0 past line 1 is a position made up by a pass, not the parser.
+    let trusted = offset > 0 || line_no == 1;
+    match source.get(..offset).filter(|_| trusted) {
+        Some(before) => {
+            let start = before.rfind('\n').map_or(0, |i| i + 1);
+            let end = source[start..]
+                .find('\n')
+                .map_or(source.len(), |i| start + i);
+            let text = &source[start..end];
+            text.strip_suffix('\r').unwrap_or(text)
+        }
+        None => source.lines().nth(line_no.saturating_sub(1)).unwrap_or(""),
+    }
+}
+
+/// Renders the findings (at most [`MAX_RENDERED`]), separated by blank lines.
 pub fn render_all(diags: &Diagnostics, file: &str, source: &str) -> String {
     let mut out = String::new();
-    for d in diags.items() {
+    for d in diags.items().iter().take(MAX_RENDERED) {
         out.push_str(&render(d, file, source));
         out.push('\n');
+    }
+    let hidden = diags.items().len().saturating_sub(MAX_RENDERED);
+    if hidden > 0 {
+        let _ = writeln!(
+            out,
+            "note: {hidden} more finding{} not shown (the first {MAX_RENDERED} are above)\n",
+            if hidden == 1 { "" } else { "s" }
+        );
     }
     out
 }
@@ -171,7 +205,7 @@ pub fn render_all(diags: &Diagnostics, file: &str, source: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ignite::yaml::{Pos, Span};
+    use crate::ignite::span::{Pos, Span};
 
     fn span(line: u32, col: u32, end_col: u32) -> Span {
         Span {

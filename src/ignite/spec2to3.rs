@@ -4,9 +4,8 @@
 use serde_json::Value as Json;
 
 use super::SpecVersion;
-use super::butane::obj_entry;
 use super::dataurl;
-use super::walk::{Ctx, JMap};
+use super::walk::{Ctx, JMap, obj_entry};
 
 /// Converts a validated spec-2.3 config to `target` (3.3.0 or 3.4.0).
 pub fn convert(ctx: &mut Ctx<'_>, cfg: Json, target: SpecVersion) -> Option<Json> {
