@@ -7,6 +7,8 @@
 
 pub mod butane;
 pub mod clc;
+mod clc_options;
+pub mod clc_sugar;
 mod cli;
 pub mod dataurl;
 pub mod diag;
@@ -16,6 +18,7 @@ mod hints;
 pub mod input;
 pub mod local;
 pub mod modes;
+mod omitempty;
 mod output;
 pub mod resource;
 pub mod span;

@@ -374,7 +374,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn boolean(&mut self, node: &Node) -> Option<bool> {
+    pub fn boolean(&mut self, node: &Node) -> Option<bool> {
         match &node.value {
             Value::Scalar(s) if s.as_bool().is_some() => s.as_bool(),
             _ => {
