@@ -50,6 +50,25 @@ fn every_derived_case_matches() {
             let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
             let want: serde_json::Value =
                 serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+            // The same config translated to spec 3 (a feature ct lacks) must
+            // be accepted too, with the same units' text.
+            let spec3 = ignite(name, &["--spec", "3.4.0"]);
+            if !spec3.status.success() {
+                failures.push(format!(
+                    "{name}: --spec 3.4.0 rejected:\n{}",
+                    String::from_utf8_lossy(&spec3.stderr)
+                ));
+            } else {
+                let v3: serde_json::Value = serde_json::from_slice(&spec3.stdout).expect("JSON");
+                let units = |v: &serde_json::Value| {
+                    v["systemd"]["units"]
+                        .as_array()
+                        .map(|u| u.iter().map(|u| u["dropins"].clone()).collect::<Vec<_>>())
+                };
+                if units(&v3) != units(&want) {
+                    failures.push(format!("{name}: spec 3 drop-ins differ from spec 2"));
+                }
+            }
             if got != want {
                 failures.push(format!(
                     "{name}: got\n{}\nwant\n{}",

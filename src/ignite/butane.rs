@@ -228,10 +228,29 @@ pub fn translate(ctx: &mut Ctx<'_>, root: &Node, minor: u8) -> Option<Json> {
         mount_units.extend(units);
         systemd.insert("units".into(), Json::Array(mount_units));
     }
+    drop_zero_partition_numbers(&mut out);
     prune_empty(&mut out);
     let version = if minor == 0 { "3.3.0" } else { "3.4.0" };
     obj_entry(&mut out, "ignition").insert("version".into(), Json::String(version.into()));
     Some(Json::Object(out))
+}
+
+/// `number: 0` is left out: in the Ignition 3 types it is the one plain
+/// (non-pointer) `omitempty` field a Butane config can set to a zero value
+/// (`Partition.Number`, butane base/v0_5/schema.go:147).
+fn drop_zero_partition_numbers(out: &mut JMap) {
+    let disks = out
+        .get_mut("storage")
+        .and_then(|s| s.get_mut("disks"))
+        .and_then(Json::as_array_mut);
+    for disk in disks.into_iter().flatten() {
+        let parts = disk.get_mut("partitions").and_then(Json::as_array_mut);
+        for p in parts.into_iter().flatten().filter_map(Json::as_object_mut) {
+            if p.get("number").and_then(Json::as_i64) == Some(0) {
+                p.remove("number");
+            }
+        }
+    }
 }
 
 /// Butane drops empty structs and lists (Go `omitempty`).

@@ -35,7 +35,7 @@ const IGNITION: &[Field] = &[
 ];
 
 const USER_CREATE: &[Field] = &[
-    f("uid", Ty::Int),
+    f("uid", Ty::Uint),
     f("gecos", Ty::Str),
     f("home_dir", Ty::Str),
     f("no_create_home", Ty::Bool),
@@ -66,7 +66,7 @@ const USER: &[Field] = &[
 
 const GROUP: &[Field] = &[
     f("name", Ty::Str),
-    f("gid", Ty::Int),
+    f("gid", Ty::Uint),
     f("password_hash", Ty::Str),
     f("system", Ty::Bool),
 ];
@@ -148,6 +148,7 @@ const STORAGE: &[Field] = &[
             f("level", Ty::Str),
             f("devices", STRS),
             f("spares", Ty::Int),
+            f("options", STRS),
         ])),
     ),
     f(

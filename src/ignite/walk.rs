@@ -25,6 +25,8 @@ pub enum Ty {
     Str,
     Bool,
     Int,
+    /// An unsigned int (Go `*uint`): a negative value is a type error.
+    Uint,
     /// A file or directory mode (an int; Butane adds warnings).
     Mode {
         dir: bool,
@@ -194,6 +196,13 @@ impl<'a> Ctx<'a> {
             Ty::Str => self.string(node).map(Json::String),
             Ty::Bool => self.boolean(node).map(Json::Bool),
             Ty::Int => self.int(node).map(Json::from),
+            Ty::Uint => match self.int(node)? {
+                n if n < 0 => {
+                    self.type_error(node, "a non-negative integer");
+                    None
+                }
+                n => Some(Json::from(n)),
+            },
             Ty::Mode { dir } => {
                 let mode = self.int(node)?;
                 if matches!(self.dialect, Dialect::Butane { .. }) {
