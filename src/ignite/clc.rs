@@ -468,7 +468,7 @@ fn type_guid(ctx: &mut Ctx<'_>, node: &Node, _path: &str) -> Option<Json> {
 }
 
 /// A partition `size`/`start` → MiB, as ct's `convertPartitionDimension`
-/// (disks.go:103): `""` → absent, else alecthomas/units `ParseBase2Bytes`,
+/// (disks.go:106): `""` → absent, else alecthomas/units `ParseBase2Bytes`,
 /// not negative, whole MiB. A bare `0` is accepted (units' special case);
 /// other bare numbers have no unit and are refused.
 pub fn parse_size_mib(text: &str) -> Result<Option<i64>, String> {

@@ -14,7 +14,7 @@ use super::walk::Ctx;
 use super::yaml::{Entry, Node, Value};
 
 /// `docker.flags` → `docker.service` (legacy `enable: true`) with a
-/// DOCKER_OPTS drop-in (docker.go:20).
+/// DOCKER_OPTS drop-in (docker.go:33).
 pub fn docker_unit(flags: &[&str]) -> Json {
     serde_json::json!({
         "name": "docker.service",
@@ -138,7 +138,7 @@ impl Wrapper {
         }
     }
 
-    /// The options of a version (etcd.go:91, flannel.go:95); `None` past
+    /// The options of a version (etcd.go:79, flannel.go:81); `None` past
     /// what ct knows (etcd 4+, flannel 1+), which accepts no options.
     fn options(self, v: &Semver) -> Option<&'static [CliOption]> {
         match (self, v.major, v.minor) {
@@ -156,7 +156,7 @@ impl Wrapper {
         }
     }
 
-    /// ct's version range check (etcd.go:46, flannel.go:58).
+    /// ct's version range check (etcd.go:51, flannel.go:56).
     fn check_version(self, v: &Semver) -> Option<Diagnostic> {
         let (msg, error) = match self {
             Wrapper::Etcd if v.less_than(2, 3, 0) => {
@@ -223,7 +223,7 @@ pub fn wrapper_unit(ctx: &mut Ctx<'_>, node: &Node, which: Wrapper) -> Option<Js
         .collect();
     // ct's templating (`{PRIVATE_IPV4}`) needs --platform, which a stick
     // node has no metadata service for: any brace is an error, as in ct
-    // without --platform (common.go:63).
+    // without --platform (common.go:73).
     if args.iter().any(|a| a.contains(['{', '}'])) {
         ctx.diags.push(
             Diagnostic::error("platform must be specified to use templating", Some(node.span))
@@ -339,7 +339,7 @@ fn option_values(
     values
 }
 
-/// flannel's `ExecStartPre` that stores the network config (flannel.go:148).
+/// flannel's `ExecStartPre` that stores the network config (flannel.go:138).
 fn etcdctl_pre(table: &[CliOption], values: &[Option<OptValue>], config: &str) -> String {
     let get = |key: &str| {
         table
@@ -394,7 +394,7 @@ pub fn go_quote(s: &str) -> String {
 }
 
 /// `update` + `locksmith` (camelCase keys, as walked) → the text of
-/// /etc/coreos/update.conf, exactly as ct concatenates it (update.go:64):
+/// /etc/coreos/update.conf, exactly as ct concatenates it (update.go:71):
 /// update lines after the first start with `\n`, and the locksmith block
 /// is appended after a `\n` even when there is no update line before it.
 /// Also ct's checks on the values.
@@ -455,7 +455,7 @@ pub fn update_conf(ctx: &mut Ctx<'_>, update: Option<&Json>, locksmith: Option<&
     contents
 }
 
-/// ct's locksmith checks (locksmith.go:44–101).
+/// ct's locksmith checks (locksmith.go:54–101).
 fn check_locksmith(ctx: &mut Ctx<'_>, l: &Json) {
     let get = |k: &str| l.get(k).and_then(Json::as_str).filter(|s| !s.is_empty());
     let error = |ctx: &mut Ctx<'_>, key: &str, msg: &str, help: &str| {
