@@ -3,7 +3,9 @@
 
 use std::fmt::{self, Write as _};
 
-use rustc_hash::FxHashSet;
+use std::hash::BuildHasher as _;
+
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use super::span::Span;
 
@@ -67,20 +69,47 @@ impl Diagnostic {
     }
 }
 
+/// At most this many findings are kept (all are counted): a generated or
+/// hostile config can have millions, and memory must not grow with them.
+pub const MAX_KEPT: usize = 10_000;
+
 /// The findings of one run, in source order once sorted.
 #[derive(Debug, Default, Clone)]
 pub struct Diagnostics {
     items: Vec<Diagnostic>,
-    /// The findings already pushed, so that dedup stays linear.
-    seen: FxHashSet<Diagnostic>,
+    /// Indices of kept findings by hash, so that dedup stays linear.
+    seen: FxHashMap<u64, Vec<usize>>,
+    /// Every finding, kept or not.
+    errors: usize,
+    warnings: usize,
 }
 
 impl Diagnostics {
     pub fn push(&mut self, d: Diagnostic) {
         // The same finding can be reached twice (e.g. a shared anchor); say it once.
-        if self.seen.insert(d.clone()) {
+        let hash = FxBuildHasher.hash_one(&d);
+        let same = self.seen.get(&hash).into_iter().flatten();
+        if same.copied().any(|i| self.items[i] == d) {
+            return;
+        }
+        match d.severity {
+            Severity::Error => self.errors += 1,
+            Severity::Warning => self.warnings += 1,
+        }
+        if self.items.len() < MAX_KEPT {
+            self.seen.entry(hash).or_default().push(self.items.len());
             self.items.push(d);
         }
+    }
+
+    /// Errors found, including those past [`MAX_KEPT`].
+    pub fn errors(&self) -> usize {
+        self.errors
+    }
+
+    /// Warnings found, including those past [`MAX_KEPT`].
+    pub fn warnings(&self) -> usize {
+        self.warnings
     }
 
     pub fn error(&mut self, message: impl Into<String>, span: Span) {
@@ -92,7 +121,7 @@ impl Diagnostics {
     }
 
     pub fn has_errors(&self) -> bool {
-        self.items.iter().any(|d| d.severity == Severity::Error)
+        self.errors > 0
     }
 
     pub fn is_empty(&self) -> bool {
@@ -104,9 +133,18 @@ impl Diagnostics {
     }
 
     pub fn extend(&mut self, other: Diagnostics) {
+        let (errors, warnings) = (other.errors, other.warnings);
+        let (mut kept_errors, mut kept_warnings) = (0, 0);
         for d in other.items {
+            match d.severity {
+                Severity::Error => kept_errors += 1,
+                Severity::Warning => kept_warnings += 1,
+            }
             self.push(d);
         }
+        // Findings the other set counted but did not keep.
+        self.errors += errors - kept_errors;
+        self.warnings += warnings - kept_warnings;
     }
 
     /// Sorts by position (unpositioned findings first), keeping the
@@ -191,7 +229,7 @@ pub fn render_all(diags: &Diagnostics, file: &str, source: &str) -> String {
         out.push_str(&render(d, file, source));
         out.push('\n');
     }
-    let hidden = diags.items().len().saturating_sub(MAX_RENDERED);
+    let hidden = (diags.errors() + diags.warnings()).saturating_sub(MAX_RENDERED);
     if hidden > 0 {
         let _ = writeln!(
             out,
@@ -220,6 +258,22 @@ mod tests {
                 offset: 0,
             },
         }
+    }
+
+    #[test]
+    fn keeps_a_bounded_number_and_counts_all() {
+        let mut d = Diagnostics::default();
+        for i in 0..MAX_KEPT + 5 {
+            d.push(Diagnostic::warning(format!("w{i}"), None));
+        }
+        d.push(Diagnostic::warning("w0", None));
+        d.push(Diagnostic::error("e", None));
+        assert_eq!(d.items().len(), MAX_KEPT);
+        assert_eq!((d.warnings(), d.errors()), (MAX_KEPT + 5, 1));
+        assert!(d.has_errors());
+        let mut all = Diagnostics::default();
+        all.extend(d);
+        assert_eq!((all.warnings(), all.errors()), (MAX_KEPT + 5, 1));
     }
 
     #[test]

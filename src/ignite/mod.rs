@@ -35,7 +35,7 @@ use anyhow::Context as _;
 use serde_json::Value as Json;
 
 pub use cli::{IgniteArgs, run};
-use diag::{Diagnostic, Diagnostics, Severity};
+use diag::{Diagnostic, Diagnostics};
 use walk::{Ctx, Dialect};
 use yaml::Value;
 
@@ -173,12 +173,7 @@ pub fn transpile_str(source: &str, name: &str, opts: &Options) -> Result<Output,
     let mut diags = Diagnostics::default();
     let result = translate(source, opts, &mut diags);
     diags.sort();
-    let errors = diags
-        .items()
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
-    let warnings = diags.items().len() - errors;
+    let (errors, warnings) = (diags.errors(), diags.warnings());
     let passed = errors == 0 && !(opts.strict && warnings > 0);
     let (json, spec) = match result {
         Some(out) if passed => out,

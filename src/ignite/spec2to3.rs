@@ -12,7 +12,7 @@ pub fn convert(ctx: &mut Ctx<'_>, cfg: Json, target: SpecVersion) -> Option<Json
     let Json::Object(mut cfg) = cfg else {
         return None;
     };
-    let errors_before = ctx.diags.items().len();
+    let errors_before = ctx.diags.errors();
     let mut out = JMap::new();
     if let Some(Json::Object(mut ign)) = cfg.remove("ignition") {
         if let Some(Json::Object(mut config)) = ign.remove("config") {
@@ -97,10 +97,7 @@ pub fn convert(ctx: &mut Ctx<'_>, cfg: Json, target: SpecVersion) -> Option<Json
     out.insert("systemd".into(), Json::Object(systemd));
     drop_empty(&mut out);
     obj_entry(&mut out, "ignition").insert("version".into(), Json::String(target.as_str().into()));
-    if ctx.diags.items()[errors_before..]
-        .iter()
-        .any(|d| d.severity == super::diag::Severity::Error)
-    {
+    if ctx.diags.errors() > errors_before {
         return None;
     }
     Some(Json::Object(out))
