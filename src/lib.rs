@@ -9,6 +9,7 @@ pub mod bootscript;
 mod civil;
 pub mod cli;
 pub mod cpio;
+pub mod distribution;
 pub mod fetch;
 pub mod ignite;
 pub mod image;

@@ -11,6 +11,12 @@ fn main() -> ExitCode {
         Some(Command::Ignite(args)) => mkstick::ignite::run(args),
         Some(Command::Mirror(args)) => mkstick::mirror::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::QemuTest(args)) => mkstick::qemu::run(args),
+        Some(Command::Completions(args)) => {
+            mkstick::distribution::completions(args, <Cli as clap::CommandFactory>::command())
+        }
+        Some(Command::Man(args)) => {
+            mkstick::distribution::man(args, <Cli as clap::CommandFactory>::command())
+        }
         Some(Command::SecretsSchema(args)) => {
             if args.markdown {
                 print!("{}", mkstick::secrets::schema::markdown_table());
