@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod distribution;
 pub mod fetch;
 // Owned by the `ignite` and `mirrorsafe` branches right now: their private
 // modules' `pub` items are narrowed after those merges, not here.
