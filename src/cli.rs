@@ -36,6 +36,8 @@ pub enum Command {
     /// Transpile a Flatcar YAML config (Butane `variant: flatcar` or Container
     /// Linux Config) to Ignition JSON.
     Ignite(crate::ignite::IgniteArgs),
+    /// A whole cluster from one inventory: its secrets store and its sticks.
+    Cluster(crate::cluster::ClusterArgs),
     /// Download and verify Flatcar PXE releases into a local mirror.
     Mirror(crate::mirror::MirrorArgs),
     /// Print the secrets volume's schema as JSON Schema (or a Markdown table).

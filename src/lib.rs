@@ -8,6 +8,7 @@ pub mod assets;
 pub mod bootscript;
 mod civil;
 pub mod cli;
+pub mod cluster;
 pub mod cpio;
 pub mod fetch;
 pub mod ignite;

@@ -9,6 +9,7 @@ fn main() -> ExitCode {
         None => mkstick::write::run(&cli.write),
         Some(Command::Inspect(args)) => mkstick::inspect::run(args),
         Some(Command::Ignite(args)) => mkstick::ignite::run(args),
+        Some(Command::Cluster(args)) => mkstick::cluster::run(args),
         Some(Command::Mirror(args)) => mkstick::mirror::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::QemuTest(args)) => mkstick::qemu::run(args),
         Some(Command::SecretsSchema(args)) => {
