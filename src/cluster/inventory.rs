@@ -152,7 +152,7 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Inventory> {
         Err(d) => {
             let mut diags = Diagnostics::default();
             diags.push(d);
-            bail!("{}", render_all(&diags, file, text).trim_end());
+            bail!("{}", report(&diags, file, text));
         }
     };
     let mut r = Reader {
@@ -161,14 +161,19 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Inventory> {
     let inv = r.inventory(&root, base);
     if r.diags.has_errors() {
         r.diags.sort();
-        let n = r.diags.items().len();
-        bail!(
-            "{}\n{file}: {n} problem{} in the cluster inventory",
-            render_all(&r.diags, file, text).trim_end(),
-            if n == 1 { "" } else { "s" }
-        );
+        bail!("{}", report(&r.diags, file, text));
     }
     Ok(inv.expect("no errors means a complete inventory"))
+}
+
+/// "the cluster inventory F has N problems:" and each one rendered rustc-style.
+fn report(diags: &Diagnostics, file: &str, text: &str) -> String {
+    let n = diags.items().len();
+    format!(
+        "the cluster inventory {file} has {n} problem{}:\n{}",
+        if n == 1 { "" } else { "s" },
+        render_all(diags, file, text).trim_end()
+    )
 }
 
 struct Reader {
@@ -711,7 +716,7 @@ nodes:
         assert!(e.contains("mkstick sets `K3S_TOKEN` itself"), "{e}");
         assert!(e.contains("secrets store"), "{e}");
         assert!(e.contains("`FOO` is not a k3s setting"), "{e}");
-        assert!(e.contains("3 problems"), "{e}");
+        assert!(e.contains("c.yml has 3 problems:"), "{e}");
     }
 
     #[test]
