@@ -199,8 +199,26 @@ pub fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Resul
     s.collect_str(v)
 }
 
+/// Secrets-volume contents decided before planning (a cluster node's, from
+/// its inventory and secrets store) instead of the secret flags, `--secrets`
+/// file and environment.
+#[derive(Debug)]
+pub struct PresetSecrets {
+    pub volume: SecretsVolume,
+    /// Further files by path, `/` for directories (e.g. `k3s-tls/server-ca.crt`).
+    pub extra: Vec<(String, Secret)>,
+}
+
 impl Plan {
     pub fn build(args: &WriteArgs, env: &Environment) -> Result<Plan> {
+        Self::build_with(args, env, None)
+    }
+
+    pub fn build_with(
+        args: &WriteArgs,
+        env: &Environment,
+        preset: Option<PresetSecrets>,
+    ) -> Result<Plan> {
         let mut warnings = Vec::new();
 
         ensure!(
@@ -219,7 +237,10 @@ impl Plan {
         // the same image.
         let time = source_date_epoch.map_or(DosTime::EPOCH, DosTime::from_unix);
 
-        let secrets = read_secrets(args, env)?;
+        let (secrets, extra_secrets) = match preset {
+            Some(p) => (p.volume, p.extra),
+            None => (read_secrets(args, env)?, Vec::new()),
+        };
         for c in &secrets.disabled {
             warnings.push(format!(
                 "{} is off: none of its keys ({}) were given",
@@ -364,11 +385,16 @@ impl Plan {
                 esp_files.push(PlannedFile::from_host(&format!("{dir}/{name}"), f));
             }
         }
-        let secret_files: Vec<PlannedFile> = secrets
+        let mut secret_files: Vec<PlannedFile> = secrets
             .files()
             .into_iter()
             .map(|(name, body)| PlannedFile::new(name, body))
             .collect();
+        secret_files.extend(
+            extra_secrets
+                .iter()
+                .map(|(path, body)| PlannedFile::new(path, body.expose().as_bytes().to_vec())),
+        );
 
         let components: Vec<ComponentStatus> = secrets::schema::schema()
             .components

@@ -10,6 +10,12 @@ use crate::plan::{Environment, MIB, Plan};
 use crate::target::{blockdev, image_file};
 
 pub fn run(args: &WriteArgs) -> Result<ExitCode> {
+    // A cluster node: its arguments and secrets come from the inventory.
+    let (cluster_args, preset) = match crate::cluster::write::from_write_args(args)? {
+        Some((a, p)) => (Some(a), Some(p)),
+        None => (None, None),
+    };
+    let args = cluster_args.as_ref().unwrap_or(args);
     // A device's size bounds the plan; nothing is opened for writing yet.
     let device = match (&args.device, &args.image) {
         (Some(dev), _) => {
@@ -30,9 +36,10 @@ pub fn run(args: &WriteArgs) -> Result<ExitCode> {
             bail!("say where to write: a DEVICE (sudo mkstick /dev/sdX) or --image FILE")
         }
     };
-    let plan = Plan::build(
+    let plan = Plan::build_with(
         args,
         &Environment::current(device.as_ref().map(|d| d.size_bytes)),
+        preset,
     )?;
     for w in &plan.warnings {
         eprintln!("mkstick: warning: {w}");

@@ -27,6 +27,9 @@ pub enum ClusterCommand {
     /// Print the inventory and the names (never the values) of the secrets
     /// each node's stick gets.
     Show(StoreArgs),
+    /// Write one image per node (NODE.img in --out), in parallel, then print
+    /// a table of them. Write options apply to every node.
+    Build(Box<super::build::BuildArgs>),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -61,6 +64,7 @@ pub fn run(args: &ClusterArgs) -> Result<ExitCode> {
     match &args.command {
         ClusterCommand::Init(a) => init(a),
         ClusterCommand::Show(a) => show(a),
+        ClusterCommand::Build(a) => super::build::run(a),
     }
     .map(|()| ExitCode::SUCCESS)
 }
