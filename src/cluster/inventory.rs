@@ -78,7 +78,7 @@ pub struct Inventory {
 impl Inventory {
     /// Reads and checks an inventory file; all problems are reported at once.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
+        let text = read_bounded(path)
             .with_context(|| format!("reading the cluster inventory {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         parse(&text, &path.display().to_string(), base)
@@ -116,6 +116,28 @@ impl Inventory {
     pub fn servers(&self) -> impl Iterator<Item = &NodeSpec> {
         self.nodes.iter().filter(|n| n.role == Role::Server)
     }
+}
+
+/// An inventory is a few KiB; a bigger "inventory" is a mistake or an attack.
+const MAX_INVENTORY: u64 = 1 << 20;
+
+/// Reads a regular file of at most [`MAX_INVENTORY`] bytes (a FIFO or a
+/// device would block or never end).
+fn read_bounded(path: &Path) -> Result<String> {
+    use std::io::Read as _;
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        bail!("not a regular file");
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_INVENTORY + 1)
+        .read_to_string(&mut text)
+        .context("expected UTF-8 text")?;
+    if text.len() as u64 > MAX_INVENTORY {
+        bail!("larger than 1 MiB: not an inventory");
+    }
+    Ok(text)
 }
 
 const TOP_KEYS: &[&str] = &["cluster", "domain", "k3s", "nodes"];
@@ -717,6 +739,24 @@ nodes:
         assert!(e.contains("secrets store"), "{e}");
         assert!(e.contains("`FOO` is not a k3s setting"), "{e}");
         assert!(e.contains("c.yml has 3 problems:"), "{e}");
+    }
+
+    #[test]
+    fn load_refuses_what_is_not_a_small_file() {
+        let msg = format!("{:#}", Inventory::load(Path::new("/dev/zero")).unwrap_err());
+        assert!(msg.contains("not a regular file"), "{msg}");
+        let tmp = tempfile::tempdir().unwrap();
+        let big = tmp.path().join("big.yml");
+        std::fs::write(&big, vec![b'#'; (MAX_INVENTORY + 1) as usize]).unwrap();
+        let msg = format!("{:#}", Inventory::load(&big).unwrap_err());
+        assert!(msg.contains("larger than 1 MiB"), "{msg}");
+        let good = tmp.path().join("lab.yml");
+        std::fs::write(&good, GOOD).unwrap();
+        let inv = Inventory::load(&good).unwrap();
+        assert_eq!(
+            inv.node("n2").unwrap().ignition.as_deref(),
+            Some(tmp.path().join("n2.yml").as_path())
+        );
     }
 
     #[test]
