@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod cluster;
+
 /// Make a USB stick that boots diskless Flatcar Container Linux nodes over the
 /// network with iPXE, configured by Ignition, with a read-only secrets volume.
 ///
@@ -37,7 +39,7 @@ pub enum Command {
     /// Linux Config) to Ignition JSON.
     Ignite(crate::ignite::IgniteArgs),
     /// A whole cluster from one inventory: its secrets store and its sticks.
-    Cluster(crate::cluster::ClusterArgs),
+    Cluster(cluster::ClusterArgs),
     /// Download and verify Flatcar PXE releases into a local mirror.
     Mirror(crate::mirror::MirrorArgs),
     /// Print the secrets volume's schema as JSON Schema (or a Markdown table).

@@ -9,29 +9,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context as _, Result, bail, ensure};
-use clap::Args;
 
+use super::Cluster;
 use super::inventory::Role;
-use super::write::Cluster;
-use crate::cli::WriteArgs;
+use super::write::node_write;
+use crate::cli::cluster::BuildArgs;
 use crate::image::Image;
 use crate::plan::{Environment, MIB, Plan};
 use crate::target::image_file;
-
-#[derive(Debug, Clone, Args)]
-pub struct BuildArgs {
-    /// The cluster inventory (YAML).
-    pub inventory: PathBuf,
-    /// Directory for the images, one NODE.img per node (created if missing).
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
-    /// Images built at once. Default: the number of CPUs.
-    #[arg(long, value_name = "N")]
-    pub jobs: Option<NonZeroUsize>,
-    /// Write options shared by every node (Flatcar, iPXE, layout, SSH key…).
-    #[command(flatten)]
-    pub write: WriteArgs,
-}
 
 /// One node's planned image.
 struct Job {
@@ -49,7 +34,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     );
     let cluster = Cluster::load(&args.inventory, w.cluster_store.as_deref())?;
     let inv = &cluster.inventory;
-    super::cli::print_warnings(inv);
+    super::run::print_warnings(inv);
     let names: Vec<String> = if w.node.is_empty() {
         inv.nodes.iter().map(|n| n.name.clone()).collect()
     } else {
@@ -63,7 +48,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     // Plan warnings by text, with the nodes they concern: said once.
     let mut warnings: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for name in &names {
-        let (node_args, preset, stick) = cluster.node_write(w, name)?;
+        let (node_args, preset, stick) = node_write(&cluster, w, name)?;
         let plan = Plan::build_with(&node_args, &env, Some(preset))
             .with_context(|| format!("planning the stick of node {name}"))?;
         for warning in &plan.warnings {

@@ -4,12 +4,44 @@
 //! secrets volume is a pure function of the two ([`stick::node_stick`]).
 
 pub mod build;
-pub mod cli;
 pub mod inventory;
 pub mod pki;
+pub mod run;
 pub mod show;
 pub mod stick;
 pub mod store;
 pub mod write;
 
-pub use cli::{ClusterArgs, run};
+pub use run::run;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use inventory::Inventory;
+use stick::{NodeStick, node_stick};
+use store::Store;
+
+/// A loaded cluster: the inventory and its secrets store.
+pub struct Cluster {
+    pub inventory: Inventory,
+    pub store: Store,
+}
+
+impl Cluster {
+    pub fn load(inventory: &Path, store_dir: Option<&Path>) -> Result<Self> {
+        let inv = Inventory::load(inventory)?;
+        let dir: PathBuf =
+            store_dir.map_or_else(|| store::default_dir(inventory), Path::to_path_buf);
+        let store = Store::load(&dir, &inv)?;
+        Ok(Cluster {
+            inventory: inv,
+            store,
+        })
+    }
+
+    /// The stick of node `name`.
+    pub fn stick(&self, name: &str) -> Result<NodeStick> {
+        node_stick(&self.inventory, &self.store, name)
+    }
+}

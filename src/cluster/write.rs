@@ -2,63 +2,41 @@
 //! architecture and Ignition file go into the write arguments, its secrets
 //! volume into the plan as a preset.
 
-use std::path::{Path, PathBuf};
-
 use anyhow::{Result, bail, ensure};
 
-use super::inventory::Inventory;
-use super::stick::{NodeStick, node_stick};
-use super::store::{self, Store};
+use super::Cluster;
+use super::stick::NodeStick;
 use crate::cli::WriteArgs;
 use crate::plan::PresetSecrets;
 
-/// A loaded cluster: the inventory, its store, and where the store is.
-pub struct Cluster {
-    pub inventory: Inventory,
-    pub store: Store,
-}
-
-impl Cluster {
-    pub fn load(inventory: &Path, store_dir: Option<&Path>) -> Result<Self> {
-        let inv = Inventory::load(inventory)?;
-        let dir: PathBuf =
-            store_dir.map_or_else(|| store::default_dir(inventory), Path::to_path_buf);
-        let store = Store::load(&dir, &inv)?;
-        Ok(Cluster {
-            inventory: inv,
-            store,
-        })
+/// The write arguments and secrets of node `name`, from the shared `base`.
+pub fn node_write(
+    cluster: &Cluster,
+    base: &WriteArgs,
+    name: &str,
+) -> Result<(WriteArgs, PresetSecrets, NodeStick)> {
+    let stick = cluster.stick(name)?;
+    let mut args = base.clone();
+    args.cluster = None;
+    args.node.clear();
+    args.cluster_store = None;
+    args.hostname = Some(stick.hostname.clone());
+    if let Some(arch) = stick.arch {
+        args.arch = arch;
     }
-
-    /// The write arguments and secrets of node `name`, from the shared `base`.
-    pub fn node_write(
-        &self,
-        base: &WriteArgs,
-        name: &str,
-    ) -> Result<(WriteArgs, PresetSecrets, NodeStick)> {
-        let stick = node_stick(&self.inventory, &self.store, name)?;
-        let mut args = base.clone();
-        args.cluster = None;
-        args.node.clear();
-        args.cluster_store = None;
-        args.hostname = Some(stick.hostname.clone());
-        if let Some(arch) = stick.arch {
-            args.arch = arch;
-        }
-        if let Some(ign) = &stick.ignition {
-            ensure!(
-                base.ignition.is_none() && base.ignition_url.is_none(),
-                "node {name} has its own Ignition file ({}) in the inventory; drop --ignition/--ignition-url, or the node's `ignition:`",
-                ign.display()
-            );
-            args.ignition = Some(ign.clone());
-        }
-        let preset = PresetSecrets {
-            volume: stick.secrets.clone(),
-            extra: stick.extra.clone(),
-        };
-        Ok((args, preset, stick))
+    if let Some(ign) = &stick.ignition {
+        ensure!(
+            base.ignition.is_none() && base.ignition_url.is_none(),
+            "node {name} has its own Ignition file ({}) in the inventory; drop --ignition/--ignition-url, or the node's `ignition:`",
+            ign.display()
+        );
+        args.ignition = Some(ign.clone());
     }
+    let preset = PresetSecrets {
+        volume: stick.secrets.clone(),
+        extra: stick.extra.clone(),
+    };
+    Ok((args, preset, stick))
 }
 
 /// For `mkstick --cluster INVENTORY --node NAME`: the node's write arguments
@@ -78,7 +56,7 @@ pub fn from_write_args(args: &WriteArgs) -> Result<Option<(WriteArgs, PresetSecr
         ),
     };
     let cluster = Cluster::load(inventory, args.cluster_store.as_deref())?;
-    super::cli::print_warnings(&cluster.inventory);
+    super::run::print_warnings(&cluster.inventory);
     if let Some(h) = &args.hostname
         && cluster.inventory.fqdn(cluster.inventory.node(name)?) != *h
     {
@@ -86,6 +64,6 @@ pub fn from_write_args(args: &WriteArgs) -> Result<Option<(WriteArgs, PresetSecr
             "mkstick: warning: --hostname / NODE_HOSTNAME is ignored with --cluster: the inventory names node {name}"
         );
     }
-    let (args, preset, _) = cluster.node_write(args, name)?;
+    let (args, preset, _) = node_write(&cluster, args, name)?;
     Ok(Some((args, preset)))
 }

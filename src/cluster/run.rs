@@ -1,64 +1,16 @@
-//! The `mkstick cluster` subcommands.
+//! The `mkstick cluster` commands: init, show, build.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
-use clap::{Args, Subcommand};
 
 use super::inventory::Inventory;
 use super::store::{self, DATASTORE_KEY, NODE_KEYS, SHARED_KEYS, Store};
 use super::{show, stick};
+use crate::cli::cluster::{ClusterArgs, ClusterCommand, InitArgs, StoreArgs};
 use crate::secrets::{Input, Origin, Secret, envfile};
-
-/// Make and inspect a whole cluster's sticks from one inventory file.
-#[derive(Debug, Clone, Args)]
-pub struct ClusterArgs {
-    #[command(subcommand)]
-    pub command: ClusterCommand,
-}
-
-#[derive(Debug, Clone, Subcommand)]
-pub enum ClusterCommand {
-    /// Create the cluster's secrets store (token, CAs, secret slots), or add
-    /// what is missing to it (a new node). Never overwrites; prints no values.
-    Init(InitArgs),
-    /// Print the inventory and the names (never the values) of the secrets
-    /// each node's stick gets.
-    Show(StoreArgs),
-    /// Write one image per node (NODE.img in --out), in parallel, then print
-    /// a table of them. Write options apply to every node.
-    Build(Box<super::build::BuildArgs>),
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct StoreArgs {
-    /// The cluster inventory (YAML).
-    pub inventory: PathBuf,
-    /// The secrets store directory. Default: INVENTORY's name with `.secrets`, beside it.
-    #[arg(long, value_name = "DIR")]
-    pub store: Option<PathBuf>,
-}
-
-impl StoreArgs {
-    pub fn store_dir(&self) -> PathBuf {
-        self.store
-            .clone()
-            .unwrap_or_else(|| store::default_dir(&self.inventory))
-    }
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct InitArgs {
-    #[command(flatten)]
-    pub store: StoreArgs,
-    /// Fill slots from this env file (KEY=value lines): shared keys by name,
-    /// a node's keys with its name appended, e.g. HEARTBEAT_URL_N1. The same
-    /// names are read from the environment; the file wins.
-    #[arg(long, value_name = "FILE")]
-    pub secrets: Option<PathBuf>,
-}
 
 pub fn run(args: &ClusterArgs) -> Result<ExitCode> {
     match &args.command {
@@ -69,9 +21,16 @@ pub fn run(args: &ClusterArgs) -> Result<ExitCode> {
     .map(|()| ExitCode::SUCCESS)
 }
 
+/// The store directory: `--store`, else beside the inventory.
+fn store_dir(args: &StoreArgs) -> PathBuf {
+    args.store
+        .clone()
+        .unwrap_or_else(|| store::default_dir(&args.inventory))
+}
+
 fn init(args: &InitArgs) -> Result<()> {
     let inv = Inventory::load(&args.store.inventory)?;
-    let dir = args.store.store_dir();
+    let dir = store_dir(&args.store);
     let mut inputs = env_inputs(&inv, std::env::vars());
     if let Some(path) = &args.secrets {
         let text = std::fs::read_to_string(path)
@@ -112,7 +71,7 @@ fn init(args: &InitArgs) -> Result<()> {
 
 fn show(args: &StoreArgs) -> Result<()> {
     let inv = Inventory::load(&args.inventory)?;
-    let dir = args.store_dir();
+    let dir = store_dir(args);
     let store = if dir.exists() {
         Some(Store::load(&dir, &inv)?)
     } else {
