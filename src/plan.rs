@@ -199,25 +199,18 @@ pub fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Resul
     s.collect_str(v)
 }
 
-/// Secrets-volume contents decided before planning (a cluster node's, from
-/// its inventory and secrets store) instead of the secret flags, `--secrets`
-/// file and environment.
-#[derive(Debug)]
-pub struct PresetSecrets {
-    pub volume: SecretsVolume,
-    /// Further files by path, `/` for directories (e.g. `k3s-tls/server-ca.crt`).
-    pub extra: Vec<(String, Secret)>,
-}
-
 impl Plan {
     pub fn build(args: &WriteArgs, env: &Environment) -> Result<Plan> {
         Self::build_with(args, env, None)
     }
 
+    /// `preset`: the secrets volume decided before planning (a cluster node's,
+    /// from its inventory and secrets store) instead of the secret flags, the
+    /// `--secrets` file and the environment.
     pub fn build_with(
         args: &WriteArgs,
         env: &Environment,
-        preset: Option<PresetSecrets>,
+        preset: Option<SecretsVolume>,
     ) -> Result<Plan> {
         let mut warnings = Vec::new();
 
@@ -237,9 +230,9 @@ impl Plan {
         // the same image.
         let time = source_date_epoch.map_or(DosTime::EPOCH, DosTime::from_unix);
 
-        let (secrets, extra_secrets) = match preset {
-            Some(p) => (p.volume, p.extra),
-            None => (read_secrets(args, env)?, Vec::new()),
+        let secrets = match preset {
+            Some(volume) => volume,
+            None => read_secrets(args, env)?,
         };
         for c in &secrets.disabled {
             warnings.push(format!(
@@ -391,7 +384,8 @@ impl Plan {
             .map(|(name, body)| PlannedFile::new(name, body))
             .collect();
         secret_files.extend(
-            extra_secrets
+            secrets
+                .extra
                 .iter()
                 .map(|(path, body)| PlannedFile::new(path, body.expose().as_bytes().to_vec())),
         );

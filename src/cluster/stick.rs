@@ -34,10 +34,9 @@ pub struct NodeStick {
     pub arch: Option<ArchChoice>,
     pub ignition: Option<PathBuf>,
     pub k3s_version: Option<String>,
-    /// The env files (k3s_env, logexport_env, heartbeat_env, …).
+    /// The env files (k3s_env, logexport_env, heartbeat_env, …), and as
+    /// `extra` the CA files and the k3s config file.
     pub secrets: SecretsVolume,
-    /// Further secrets-volume files by path: CA files, the k3s config file.
-    pub extra: Vec<(String, Secret)>,
 }
 
 impl NodeStick {
@@ -50,7 +49,8 @@ impl NodeStick {
             .map(|(p, b)| (p.to_string(), b))
             .collect();
         out.extend(
-            self.extra
+            self.secrets
+                .extra
                 .iter()
                 .map(|(p, s)| (p.clone(), s.expose().as_bytes().to_vec())),
         );
@@ -68,7 +68,7 @@ impl NodeStick {
                 format!("{}: {}", e.component.file, keys.join(", "))
             })
             .collect();
-        out.extend(self.extra.iter().map(|(p, _)| p.clone()));
+        out.extend(self.secrets.extra.iter().map(|(p, _)| p.clone()));
         out
     }
 }
@@ -167,8 +167,7 @@ pub fn node_stick(inv: &Inventory, store: &Store, name: &str) -> Result<NodeStic
         arch: node.arch,
         ignition: node.ignition.clone(),
         k3s_version: inv.k3s_version.clone(),
-        secrets,
-        extra,
+        secrets: SecretsVolume { extra, ..secrets },
     })
 }
 

@@ -7,14 +7,14 @@ use anyhow::{Result, bail, ensure};
 use super::Cluster;
 use super::stick::NodeStick;
 use crate::cli::WriteArgs;
-use crate::plan::PresetSecrets;
+use crate::secrets::SecretsVolume;
 
 /// The write arguments and secrets of node `name`, from the shared `base`.
 pub fn node_write(
     cluster: &Cluster,
     base: &WriteArgs,
     name: &str,
-) -> Result<(WriteArgs, PresetSecrets, NodeStick)> {
+) -> Result<(WriteArgs, SecretsVolume, NodeStick)> {
     let stick = cluster.stick(name)?;
     let mut args = base.clone();
     args.cluster = None;
@@ -32,16 +32,12 @@ pub fn node_write(
         );
         args.ignition = Some(ign.clone());
     }
-    let preset = PresetSecrets {
-        volume: stick.secrets.clone(),
-        extra: stick.extra.clone(),
-    };
-    Ok((args, preset, stick))
+    Ok((args, stick.secrets.clone(), stick))
 }
 
 /// For `mkstick --cluster INVENTORY --node NAME`: the node's write arguments
 /// and secrets, or None for an ordinary write.
-pub fn from_write_args(args: &WriteArgs) -> Result<Option<(WriteArgs, PresetSecrets)>> {
+pub fn from_write_args(args: &WriteArgs) -> Result<Option<(WriteArgs, SecretsVolume)>> {
     let Some(inventory) = &args.cluster else {
         if !args.node.is_empty() || args.cluster_store.is_some() {
             bail!("--node and --store name a node of a cluster: add --cluster INVENTORY");
