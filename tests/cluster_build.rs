@@ -22,7 +22,12 @@ nodes:
     labels: [zone=a]
   - name: n3
     role: agent
+    ignition: n3.ign
 ";
+
+/// n3's own Ignition config, embedded in its stick only.
+const N3_CONFIG: &str =
+    r#"{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/n3-marker"}]}}"#;
 
 fn ipxe() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-deps/ipxe/ipxe-amd64.efi")
@@ -99,6 +104,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 fn setup() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("lab.yml"), INVENTORY).unwrap();
+    std::fs::write(tmp.path().join("n3.ign"), N3_CONFIG).unwrap();
     ok(run(tmp.path(), &["cluster", "init", "lab.yml"]));
     tmp
 }
@@ -162,6 +168,11 @@ fn three_nodes_one_token_the_server_ca_and_no_key_on_agents() {
         assert!(secret_file(&img(agent), "/k3s-tls/server-ca.crt").is_none());
         let bytes = std::fs::read(img(agent)).unwrap();
         assert!(!contains(&bytes, b"PRIVATE KEY"), "{agent} carries a key");
+    }
+    // n3 embeds its own config; the others the built-in node config.
+    for (n, own) in [("n1", false), ("n2", false), ("n3", true)] {
+        let bytes = std::fs::read(img(n)).unwrap();
+        assert_eq!(contains(&bytes, b"/etc/n3-marker"), own, "{n}");
     }
     let config = secret_file(&img("n2"), "/k3s_config.yaml").unwrap();
     assert!(contains(&config, b"node-label:\n  - \"zone=a\"\n"));
