@@ -26,7 +26,7 @@ struct Job {
     plan: Plan,
 }
 
-pub fn run(args: &BuildArgs) -> Result<()> {
+pub(crate) fn run(args: &BuildArgs) -> Result<()> {
     let w = &args.write;
     ensure!(
         w.device.is_none() && w.image.is_none() && w.cluster.is_none(),

@@ -14,13 +14,13 @@ use crate::secrets::format::check_hostname;
 /// What a node runs as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Role {
+pub(crate) enum Role {
     Server,
     Agent,
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Role::Server => "server",
             Role::Agent => "agent",
@@ -31,7 +31,7 @@ impl Role {
 /// Where the servers keep the cluster state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Datastore {
+pub(crate) enum Datastore {
     /// etcd inside k3s: the first server starts it with `--cluster-init`.
     Embedded,
     /// `K3S_DATASTORE_ENDPOINT`, kept in the secrets store.
@@ -40,51 +40,51 @@ pub enum Datastore {
 
 /// One `KEY=value` k3s setting from the inventory (never a secret).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Setting {
-    pub key: String,
-    pub value: String,
+pub(crate) struct Setting {
+    pub(crate) key: String,
+    pub(crate) value: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NodeSpec {
-    pub name: String,
-    pub role: Role,
+pub(crate) struct NodeSpec {
+    pub(crate) name: String,
+    pub(crate) role: Role,
     /// Marked `init: true`: the server the others join.
-    pub init: bool,
+    pub(crate) init: bool,
     /// A full host name instead of NAME.DOMAIN.
-    pub hostname: Option<String>,
-    pub arch: Option<ArchChoice>,
+    pub(crate) hostname: Option<String>,
+    pub(crate) arch: Option<ArchChoice>,
     /// Per-node Ignition file, resolved against the inventory's directory.
-    pub ignition: Option<PathBuf>,
+    pub(crate) ignition: Option<PathBuf>,
     /// `key=value` (k3s `--node-label`).
-    pub labels: Vec<String>,
+    pub(crate) labels: Vec<String>,
     /// `key=value:Effect` or `key:Effect` (k3s `--node-taint`).
-    pub taints: Vec<String>,
-    pub env: Vec<Setting>,
+    pub(crate) taints: Vec<String>,
+    pub(crate) env: Vec<Setting>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Inventory {
-    pub cluster: String,
-    pub domain: String,
+pub(crate) struct Inventory {
+    pub(crate) cluster: String,
+    pub(crate) domain: String,
     /// A k3s tag or channel, as the writer's `--k3s-version` takes it.
-    pub k3s_version: Option<String>,
-    pub datastore: Datastore,
+    pub(crate) k3s_version: Option<String>,
+    pub(crate) datastore: Datastore,
     /// Settings for every node.
-    pub env: Vec<Setting>,
-    pub nodes: Vec<NodeSpec>,
+    pub(crate) env: Vec<Setting>,
+    pub(crate) nodes: Vec<NodeSpec>,
 }
 
 impl Inventory {
     /// Reads and checks an inventory file; all problems are reported at once.
-    pub fn load(path: &Path) -> Result<Self> {
+    pub(crate) fn load(path: &Path) -> Result<Self> {
         let text = read_bounded(path)
             .with_context(|| format!("reading the cluster inventory {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         parse(&text, &path.display().to_string(), base)
     }
 
-    pub fn node(&self, name: &str) -> Result<&NodeSpec> {
+    pub(crate) fn node(&self, name: &str) -> Result<&NodeSpec> {
         match self.nodes.iter().find(|n| n.name == name) {
             Some(n) => Ok(n),
             None => {
@@ -99,7 +99,7 @@ impl Inventory {
     }
 
     /// The server the others join: the one marked `init: true`, else the first.
-    pub fn first_server(&self) -> &NodeSpec {
+    pub(crate) fn first_server(&self) -> &NodeSpec {
         self.nodes
             .iter()
             .find(|n| n.init)
@@ -107,13 +107,13 @@ impl Inventory {
             .expect("parse() rejects an inventory without a server")
     }
 
-    pub fn fqdn(&self, node: &NodeSpec) -> String {
+    pub(crate) fn fqdn(&self, node: &NodeSpec) -> String {
         node.hostname
             .clone()
             .unwrap_or_else(|| format!("{}.{}", node.name, self.domain))
     }
 
-    pub fn servers(&self) -> impl Iterator<Item = &NodeSpec> {
+    pub(crate) fn servers(&self) -> impl Iterator<Item = &NodeSpec> {
         self.nodes.iter().filter(|n| n.role == Role::Server)
     }
 }
@@ -168,7 +168,7 @@ const MANAGED: &[(&str, &str)] = &[
 ];
 
 /// Parses inventory text; `base` resolves relative Ignition paths.
-pub fn parse(text: &str, file: &str, base: &Path) -> Result<Inventory> {
+pub(crate) fn parse(text: &str, file: &str, base: &Path) -> Result<Inventory> {
     let root = match yaml::parse(text) {
         Ok(root) => root,
         Err(d) => {

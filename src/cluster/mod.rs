@@ -3,14 +3,14 @@
 //! `cluster show` lists what each node gets (names only), and each node's
 //! secrets volume is a pure function of the two ([`stick::node_stick`]).
 
-pub mod build;
-pub mod inventory;
-pub mod pki;
+pub(crate) mod build;
+pub(crate) mod inventory;
+pub(crate) mod pki;
 pub mod run;
-pub mod show;
-pub mod stick;
-pub mod store;
-pub mod write;
+pub(crate) mod show;
+pub(crate) mod stick;
+pub(crate) mod store;
+pub(crate) mod write;
 
 pub use run::run;
 
@@ -23,13 +23,13 @@ use stick::{NodeStick, node_stick};
 use store::Store;
 
 /// A loaded cluster: the inventory and its secrets store.
-pub struct Cluster {
-    pub inventory: Inventory,
-    pub store: Store,
+pub(crate) struct Cluster {
+    pub(crate) inventory: Inventory,
+    pub(crate) store: Store,
 }
 
 impl Cluster {
-    pub fn load(inventory: &Path, store_dir: Option<&Path>) -> Result<Self> {
+    pub(crate) fn load(inventory: &Path, store_dir: Option<&Path>) -> Result<Self> {
         let inv = Inventory::load(inventory)?;
         let dir: PathBuf =
             store_dir.map_or_else(|| store::default_dir(inventory), Path::to_path_buf);
@@ -41,7 +41,7 @@ impl Cluster {
     }
 
     /// The stick of node `name`.
-    pub fn stick(&self, name: &str) -> Result<NodeStick> {
+    pub(crate) fn stick(&self, name: &str) -> Result<NodeStick> {
         node_stick(&self.inventory, &self.store, name)
     }
 }

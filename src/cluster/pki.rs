@@ -20,7 +20,7 @@ use crate::secrets::Secret;
 
 /// One CA k3s needs, by its path under `server/tls/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CaKind {
+pub(crate) enum CaKind {
     Server,
     Client,
     RequestHeader,
@@ -30,7 +30,7 @@ pub enum CaKind {
 
 impl CaKind {
     /// The CAs of a cluster; etcd's only with an embedded datastore.
-    pub fn for_cluster(embedded: bool) -> &'static [CaKind] {
+    pub(crate) fn for_cluster(embedded: bool) -> &'static [CaKind] {
         if embedded {
             &[
                 CaKind::Server,
@@ -45,7 +45,7 @@ impl CaKind {
     }
 
     /// Path of the certificate and key without extension, as under `server/tls/`.
-    pub fn stem(self) -> &'static str {
+    pub(crate) fn stem(self) -> &'static str {
         match self {
             CaKind::Server => "server-ca",
             CaKind::Client => "client-ca",
@@ -69,9 +69,9 @@ impl CaKind {
 
 /// A CA: its certificate (public) and private key (secret), both PEM.
 #[derive(Clone, Debug)]
-pub struct Ca {
-    pub cert_pem: String,
-    pub key_pem: Secret,
+pub(crate) struct Ca {
+    pub(crate) cert_pem: String,
+    pub(crate) key_pem: Secret,
 }
 
 /// How long a CA is valid: k3s makes its own for 10 years.
@@ -79,7 +79,7 @@ const CA_YEARS: i64 = 10;
 
 /// A self-signed ECDSA P-256 CA (the key type k3s itself generates), valid
 /// from the day before `now` (clock skew) for ten years.
-pub fn generate_ca(kind: CaKind, now_unix: u64) -> Result<Ca> {
+pub(crate) fn generate_ca(kind: CaKind, now_unix: u64) -> Result<Ca> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
         .with_context(|| format!("generating the {} CA key", kind.stem()))?;
     let mut params = CertificateParams::default();
@@ -116,7 +116,7 @@ pub fn generate_ca(kind: CaKind, now_unix: u64) -> Result<Ca> {
 
 /// The password part of the token: 256 bits from the OS CSPRNG, as hex
 /// (k3s splits the token at `:`, so the alphabet must not contain one).
-pub fn generate_token_secret() -> Result<Secret> {
+pub(crate) fn generate_token_secret() -> Result<Secret> {
     let mut bytes = [0u8; 32];
     SystemRandom::new()
         .fill(&mut bytes)
@@ -125,7 +125,7 @@ pub fn generate_token_secret() -> Result<Secret> {
 }
 
 /// The secure join token: `K10<sha256 of the server CA file>::server:<secret>`.
-pub fn secure_token(server_ca_pem: &[u8], secret: &Secret) -> Secret {
+pub(crate) fn secure_token(server_ca_pem: &[u8], secret: &Secret) -> Secret {
     Secret::new(format!(
         "K10{}::server:{}",
         ca_hash(server_ca_pem),
@@ -134,7 +134,7 @@ pub fn secure_token(server_ca_pem: &[u8], secret: &Secret) -> Secret {
 }
 
 /// k3s's hash of a one-certificate CA bundle: sha256 of the file's bytes, hex.
-pub fn ca_hash(server_ca_pem: &[u8]) -> String {
+pub(crate) fn ca_hash(server_ca_pem: &[u8]) -> String {
     hex::encode(Sha256::digest(server_ca_pem))
 }
 

@@ -83,7 +83,7 @@ fn show(args: &StoreArgs) -> Result<()> {
 }
 
 /// Prints the cluster-wide warnings (once per command).
-pub fn print_warnings(inv: &Inventory) {
+pub(crate) fn print_warnings(inv: &Inventory) {
     for w in stick::cluster_warnings(inv) {
         eprintln!("mkstick: warning: {w}");
     }

@@ -11,7 +11,7 @@ use super::stick::{TLS_DIR, node_stick};
 use super::store::Store;
 
 /// Renders the cluster; without a store, says how to make one.
-pub fn render(inv: &Inventory, store: Option<&Store>, store_dir: &Path) -> Result<String> {
+pub(crate) fn render(inv: &Inventory, store: Option<&Store>, store_dir: &Path) -> Result<String> {
     let mut out = String::new();
     let datastore = match inv.datastore {
         Datastore::Embedded => "embedded (etcd)",

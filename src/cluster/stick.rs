@@ -15,10 +15,10 @@ use crate::mirror::layout::ArchChoice;
 use crate::secrets::{Input, Inputs, Origin, Secret, SecretsVolume};
 
 /// The secrets volume's directory of CA files (server sticks only).
-pub const TLS_DIR: &str = "k3s-tls";
+pub(crate) const TLS_DIR: &str = "k3s-tls";
 /// k3s's own config file for settings that have no K3S_* variable
 /// (`node-label`, `node-taint`), named by `K3S_CONFIG_FILE`.
-pub const K3S_CONFIG: &str = "k3s_config.yaml";
+pub(crate) const K3S_CONFIG: &str = "k3s_config.yaml";
 /// Where the shipped node config mounts the secrets volume (ignition/ignition.yml).
 const NODE_SECRETS_MOUNT: &str = "/mnt/secrets";
 /// k3s's supervisor and API port, which joining nodes dial.
@@ -26,39 +26,21 @@ const K3S_PORT: u16 = 6443;
 
 /// Everything that differs between the sticks of one cluster.
 #[derive(Debug)]
-pub struct NodeStick {
-    pub name: String,
-    pub role: Role,
+pub(crate) struct NodeStick {
+    pub(crate) name: String,
+    pub(crate) role: Role,
     /// NAME.DOMAIN, or the inventory's override.
-    pub hostname: String,
-    pub arch: Option<ArchChoice>,
-    pub ignition: Option<PathBuf>,
-    pub k3s_version: Option<String>,
+    pub(crate) hostname: String,
+    pub(crate) arch: Option<ArchChoice>,
+    pub(crate) ignition: Option<PathBuf>,
     /// The env files (k3s_env, logexport_env, heartbeat_env, …), and as
     /// `extra` the CA files and the k3s config file.
-    pub secrets: SecretsVolume,
+    pub(crate) secrets: SecretsVolume,
 }
 
 impl NodeStick {
-    /// Every file of the secrets volume, by path (directories by `/`).
-    pub fn files(&self) -> Vec<(String, Vec<u8>)> {
-        let mut out: Vec<(String, Vec<u8>)> = self
-            .secrets
-            .files()
-            .into_iter()
-            .map(|(p, b)| (p.to_string(), b))
-            .collect();
-        out.extend(
-            self.secrets
-                .extra
-                .iter()
-                .map(|(p, s)| (p.clone(), s.expose().as_bytes().to_vec())),
-        );
-        out
-    }
-
     /// What the node gets, by name only: `k3s_env: K3S_TOKEN, …`, file paths.
-    pub fn secret_names(&self) -> Vec<String> {
+    pub(crate) fn secret_names(&self) -> Vec<String> {
         let mut out: Vec<String> = self
             .secrets
             .enabled
@@ -74,7 +56,7 @@ impl NodeStick {
 }
 
 /// Warnings about the cluster as a whole, to be shown once per command.
-pub fn cluster_warnings(inv: &Inventory) -> Vec<String> {
+pub(crate) fn cluster_warnings(inv: &Inventory) -> Vec<String> {
     let mut out = Vec::new();
     if inv.datastore == Datastore::Embedded && inv.servers().count() == 1 {
         out.push(format!(
@@ -86,7 +68,7 @@ pub fn cluster_warnings(inv: &Inventory) -> Vec<String> {
 }
 
 /// The stick of node `name`.
-pub fn node_stick(inv: &Inventory, store: &Store, name: &str) -> Result<NodeStick> {
+pub(crate) fn node_stick(inv: &Inventory, store: &Store, name: &str) -> Result<NodeStick> {
     let node = inv.node(name)?;
     let first = inv.first_server();
     let embedded = inv.datastore == Datastore::Embedded;
@@ -166,7 +148,6 @@ pub fn node_stick(inv: &Inventory, store: &Store, name: &str) -> Result<NodeStic
         hostname: inv.fqdn(node),
         arch: node.arch,
         ignition: node.ignition.clone(),
-        k3s_version: inv.k3s_version.clone(),
         secrets: SecretsVolume { extra, ..secrets },
     })
 }
@@ -269,6 +250,25 @@ nodes:
         init(&dir, &inv, inputs, 1_700_000_000).unwrap();
         let store = Store::load(&dir, &inv).unwrap();
         (inv, store, tmp)
+    }
+
+    impl NodeStick {
+        /// Every file of the secrets volume, by path (directories by `/`).
+        fn files(&self) -> Vec<(String, Vec<u8>)> {
+            let mut out: Vec<(String, Vec<u8>)> = self
+                .secrets
+                .files()
+                .into_iter()
+                .map(|(p, b)| (p.to_string(), b))
+                .collect();
+            out.extend(
+                self.secrets
+                    .extra
+                    .iter()
+                    .map(|(p, s)| (p.clone(), s.expose().as_bytes().to_vec())),
+            );
+            out
+        }
     }
 
     fn env_file(stick: &NodeStick) -> String {

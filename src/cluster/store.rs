@@ -23,17 +23,17 @@ use crate::secrets::schema::schema;
 use crate::secrets::{Input, Secret, envfile};
 
 /// Secrets every node of the cluster shares (file `shared.env`).
-pub const SHARED_KEYS: &[&str] = &[
+pub(crate) const SHARED_KEYS: &[&str] = &[
     "LOGEXPORT_HOST",
     "LOGEXPORT_PORT",
     "NAMECHEAP_DDNS_PASS",
     "NAMECHEAP_DDNS_INTERFACE",
 ];
 /// Only with `datastore: external`.
-pub const DATASTORE_KEY: &str = "K3S_DATASTORE_ENDPOINT";
+pub(crate) const DATASTORE_KEY: &str = "K3S_DATASTORE_ENDPOINT";
 /// Secrets of one node (file `nodes/NAME.env`). In an input file or the
 /// environment they carry the node's name: `HEARTBEAT_URL_N1` for node `n1`.
-pub const NODE_KEYS: &[&str] = &["HEARTBEAT_URL"];
+pub(crate) const NODE_KEYS: &[&str] = &["HEARTBEAT_URL"];
 
 const TOKEN: &str = "token";
 const SHARED: &str = "shared.env";
@@ -41,7 +41,7 @@ const SHARED: &str = "shared.env";
 const MAX_FILE: u64 = 1 << 20;
 
 /// The store's default place: `lab.yml` → `lab.secrets/` beside it.
-pub fn default_dir(inventory: &Path) -> PathBuf {
+pub(crate) fn default_dir(inventory: &Path) -> PathBuf {
     let stem = inventory
         .file_stem()
         .map_or_else(|| "cluster".into(), |s| s.to_string_lossy().into_owned());
@@ -49,35 +49,35 @@ pub fn default_dir(inventory: &Path) -> PathBuf {
 }
 
 /// The input name of a node's secret: `HEARTBEAT_URL` of `edge-1` → `HEARTBEAT_URL_EDGE_1`.
-pub fn node_input_key(key: &str, node: &str) -> String {
+pub(crate) fn node_input_key(key: &str, node: &str) -> String {
     format!("{key}_{}", node.to_ascii_uppercase().replace('-', "_"))
 }
 
 /// What `init` did, for the user (names only, never values).
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct InitReport {
-    pub created: Vec<String>,
-    pub filled: Vec<String>,
-    pub empty: Vec<String>,
+pub(crate) struct InitReport {
+    pub(crate) created: Vec<String>,
+    pub(crate) filled: Vec<String>,
+    pub(crate) empty: Vec<String>,
 }
 
 /// The loaded store: everything a stick of this cluster can need.
 #[derive(Debug)]
-pub struct Store {
-    pub dir: PathBuf,
-    pub token_secret: Secret,
-    pub cas: Vec<(CaKind, Ca)>,
-    pub shared: Vec<Input>,
-    pub nodes: Vec<(String, Vec<Input>)>,
+pub(crate) struct Store {
+    pub(crate) dir: PathBuf,
+    pub(crate) token_secret: Secret,
+    pub(crate) cas: Vec<(CaKind, Ca)>,
+    pub(crate) shared: Vec<Input>,
+    pub(crate) nodes: Vec<(String, Vec<Input>)>,
 }
 
 impl Store {
-    pub fn ca(&self, kind: CaKind) -> Option<&Ca> {
+    pub(crate) fn ca(&self, kind: CaKind) -> Option<&Ca> {
         self.cas.iter().find(|(k, _)| *k == kind).map(|(_, c)| c)
     }
 
     /// The secure join token, computed as k3s computes it.
-    pub fn token(&self) -> Result<Secret> {
+    pub(crate) fn token(&self) -> Result<Secret> {
         let ca = self
             .ca(CaKind::Server)
             .context("the secrets store has no server CA")?;
@@ -87,7 +87,7 @@ impl Store {
         ))
     }
 
-    pub fn node_inputs(&self, node: &str) -> &[Input] {
+    pub(crate) fn node_inputs(&self, node: &str) -> &[Input] {
         self.nodes
             .iter()
             .find(|(n, _)| n == node)
@@ -95,7 +95,7 @@ impl Store {
     }
 
     /// Reads the store for `inv`; every file the inventory needs must exist.
-    pub fn load(dir: &Path, inv: &Inventory) -> Result<Self> {
+    pub(crate) fn load(dir: &Path, inv: &Inventory) -> Result<Self> {
         check_dir(dir, true)?;
         let hint = || {
             format!(
@@ -144,7 +144,12 @@ impl Store {
 
 /// Creates the store, or adds what is missing to it (a new node's slots, a
 /// slot value now given by `inputs`). Never replaces an existing file or value.
-pub fn init(dir: &Path, inv: &Inventory, inputs: &[Input], now_unix: u64) -> Result<InitReport> {
+pub(crate) fn init(
+    dir: &Path,
+    inv: &Inventory,
+    inputs: &[Input],
+    now_unix: u64,
+) -> Result<InitReport> {
     let mut report = InitReport::default();
     check_inputs(inv, inputs)?;
     if !dir.exists() {

@@ -10,7 +10,7 @@ use crate::cli::WriteArgs;
 use crate::secrets::SecretsVolume;
 
 /// The write arguments and secrets of node `name`, from the shared `base`.
-pub fn node_write(
+pub(crate) fn node_write(
     cluster: &Cluster,
     base: &WriteArgs,
     name: &str,
@@ -37,7 +37,7 @@ pub fn node_write(
 
 /// For `mkstick --cluster INVENTORY --node NAME`: the node's write arguments
 /// and secrets, or None for an ordinary write.
-pub fn from_write_args(args: &WriteArgs) -> Result<Option<(WriteArgs, SecretsVolume)>> {
+pub(crate) fn from_write_args(args: &WriteArgs) -> Result<Option<(WriteArgs, SecretsVolume)>> {
     let Some(inventory) = &args.cluster else {
         if !args.node.is_empty() || args.cluster_store.is_some() {
             bail!("--node and --store name a node of a cluster: add --cluster INVENTORY");
