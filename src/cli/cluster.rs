@@ -1,11 +1,11 @@
-//! `mkstick cluster`: arguments only (the commands live in `crate::cluster`).
+//! `mkstick cluster`: arguments only (the commands live in `crate::commands::cluster`).
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::WriteArgs;
+use super::write::WriteArgs;
 
 /// Make and inspect a whole cluster's sticks from one inventory file.
 #[derive(Debug, Clone, Args)]

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::ignite::diag::{Diagnostic, Diagnostics, render_all};
 use crate::ignite::yaml::{self, Entry, Node as Yaml, Span, Value};
-use crate::mirror::layout::ArchChoice;
+use crate::model::flatcar::ArchChoice;
 use crate::secrets::format::check_hostname;
 
 /// What a node runs as.

@@ -2,17 +2,13 @@
 //! never printed) give every node's stick. `cluster init` makes the store,
 //! `cluster show` lists what each node gets (names only), and each node's
 //! secrets volume is a pure function of the two ([`stick::node_stick`]).
+//! The commands live in `crate::commands::cluster`.
 
-pub(crate) mod build;
 pub(crate) mod inventory;
 pub(crate) mod pki;
-pub mod run;
 pub(crate) mod show;
 pub(crate) mod stick;
 pub(crate) mod store;
-pub(crate) mod write;
-
-pub use run::run;
 
 use std::path::{Path, PathBuf};
 

@@ -48,9 +48,9 @@ pub(crate) fn render(inv: &Inventory, store: Option<&Store>, store_dir: &Path) -
             });
         }
         let arch = node.arch.map_or("amd64", |a| match a {
-            crate::mirror::layout::ArchChoice::Amd64 => "amd64",
-            crate::mirror::layout::ArchChoice::Arm64 => "arm64",
-            crate::mirror::layout::ArchChoice::All => "amd64+arm64",
+            crate::model::flatcar::ArchChoice::Amd64 => "amd64",
+            crate::model::flatcar::ArchChoice::Arm64 => "arm64",
+            crate::model::flatcar::ArchChoice::All => "amd64+arm64",
         });
         let _ = writeln!(out, "\n{} ({role}) {} {arch}", node.name, inv.fqdn(node));
         if let Some(ign) = &node.ignition {

@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, bail};
 
 use super::inventory::{Datastore, Inventory, Role};
 use super::store::{DATASTORE_KEY, NODE_KEYS, SHARED_KEYS, Store};
-use crate::mirror::layout::ArchChoice;
+use crate::model::flatcar::ArchChoice;
 use crate::secrets::{Input, Inputs, Origin, Secret, SecretsVolume};
 
 /// The secrets volume's directory of CA files (server sticks only).

@@ -10,13 +10,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context as _, Result, bail, ensure};
 
-use super::Cluster;
-use super::inventory::Role;
-use super::write::node_write;
+use super::cluster::{node_request, print_warnings};
 use crate::cli::cluster::BuildArgs;
+use crate::cluster::Cluster;
+use crate::cluster::inventory::Role;
 use crate::image::Image;
-use crate::plan::{Environment, MIB, Plan};
-use crate::target::image_file;
+use crate::model::stick::MIB;
+use crate::plan::Plan;
+use crate::resolve::{self, Environment};
+use crate::target::image_file::{self, Destination};
 
 /// One node's planned image.
 struct Job {
@@ -34,7 +36,7 @@ pub(crate) fn run(args: &BuildArgs) -> Result<()> {
     );
     let cluster = Cluster::load(&args.inventory, w.cluster_store.as_deref())?;
     let inv = &cluster.inventory;
-    super::run::print_warnings(inv);
+    print_warnings(inv);
     let names: Vec<String> = if w.node.is_empty() {
         inv.nodes.iter().map(|n| n.name.clone()).collect()
     } else {
@@ -48,8 +50,9 @@ pub(crate) fn run(args: &BuildArgs) -> Result<()> {
     // Plan warnings by text, with the nodes they concern: said once.
     let mut warnings: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for name in &names {
-        let (node_args, preset, stick) = node_write(&cluster, w, name)?;
-        let plan = Plan::build_with(&node_args, &env, Some(preset))
+        let (request, stick) = node_request(&cluster, w, name)?;
+        let plan = resolve::resolve(&request, &env)
+            .and_then(|spec| Plan::build(&spec))
             .with_context(|| format!("planning the stick of node {name}"))?;
         for warning in &plan.warnings {
             warnings
@@ -72,11 +75,12 @@ pub(crate) fn run(args: &BuildArgs) -> Result<()> {
         }
     }
     if !w.dry_run {
-        let existing: Vec<String> = jobs
-            .iter()
-            .filter(|j| j.path.exists())
-            .map(|j| j.path.display().to_string())
-            .collect();
+        let mut existing = Vec::new();
+        for j in &jobs {
+            if image_file::destination(&j.path)? == Destination::Existing {
+                existing.push(j.path.display().to_string());
+            }
+        }
         ensure!(
             existing.is_empty() || w.yes,
             "{} already exist{}; pass --yes to replace {}",
@@ -86,14 +90,14 @@ pub(crate) fn run(args: &BuildArgs) -> Result<()> {
         );
         std::fs::create_dir_all(&args.out)
             .with_context(|| format!("creating the output directory {}", args.out.display()))?;
-        build_all(&jobs, args.jobs, w.yes)?;
+        build_all(&jobs, args.jobs)?;
     }
     print!("{}", summary(&jobs, w.dry_run));
     Ok(())
 }
 
 /// Builds and writes every image, a few at a time, reporting each as it ends.
-fn build_all(jobs: &[Job], workers: Option<NonZeroUsize>, yes: bool) -> Result<()> {
+fn build_all(jobs: &[Job], workers: Option<NonZeroUsize>) -> Result<()> {
     let workers = workers
         .or_else(|| std::thread::available_parallelism().ok())
         .map_or(1, NonZeroUsize::get)
@@ -108,7 +112,7 @@ fn build_all(jobs: &[Job], workers: Option<NonZeroUsize>, yes: bool) -> Result<(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { break };
                     let result = Image::build(&job.plan)
-                        .and_then(|image| image_file::write(&job.path, &job.plan, &image, yes));
+                        .and_then(|image| image_file::write(&job.path, &job.plan, &image));
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     match result {
                         Ok(_) => eprintln!(
