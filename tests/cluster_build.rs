@@ -1,6 +1,7 @@
 //! `mkstick cluster build` and `mkstick --cluster INVENTORY --node NAME`:
-//! real images read back with mtools and fsck.vfat (installed by
-//! scripts/setup; a missing tool fails the test).
+//! real images read back with mtools and fsck.vfat, and a server stick
+//! booted by `qemu-test --smoke` (all installed by scripts/setup; a missing
+//! tool fails the test).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -288,4 +289,41 @@ fn cluster_write_refuses_secret_flags_and_unknown_nodes() {
     let out = run(dir, &["--node", "n1", "--image", "x.img"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("add --cluster INVENTORY"));
     assert!(!dir.join("x.img").exists());
+}
+
+#[test]
+fn a_server_stick_boots_and_its_node_finds_the_ca_files() {
+    let tmp = setup();
+    let dir = tmp.path();
+    let ipxe = ipxe();
+    // Under TCG on a loaded machine the verdict can take minutes.
+    let out = Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "qemu-test",
+            "--smoke",
+            "--cluster",
+            "lab.yml",
+            "--node",
+            "n1",
+        ])
+        .args(["--ipxe-efi", ipxe.to_str().unwrap()])
+        .args(["--flatcar-version", "4593.2.5", "--timeout", "400"])
+        .output()
+        .unwrap();
+    let text = ok(out);
+    assert!(
+        text.contains("PASS") && text.contains("secrets-files"),
+        "{text}"
+    );
+    // The guest checked every CA file by hash, in its directories.
+    for f in ["k3s-tls/server-ca.crt", "k3s-tls/etcd/peer-ca.key"] {
+        assert!(text.contains(&format!("expect secret {f} ")), "{f}: {text}");
+    }
+    assert!(
+        text.contains("expect cmdline hostname=n1.example.com"),
+        "{text}"
+    );
+    let secret = std::fs::read_to_string(dir.join("lab.secrets/token")).unwrap();
+    assert!(!text.contains(secret.trim()), "the token was printed");
 }
