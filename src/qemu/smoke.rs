@@ -27,7 +27,7 @@ const DEFAULT_MEMORY_MIB: u32 = 512;
 /// Console lines kept for the failure report.
 const TAIL_LINES: usize = 25;
 
-pub fn run(args: &Options) -> Result<ExitCode> {
+pub(super) fn run(args: &Options) -> Result<ExitCode> {
     ensure!(
         args.arch() == Arch::Amd64,
         "--smoke boots an amd64 test payload; test an arm64 stick interactively (without --smoke)"
@@ -155,18 +155,25 @@ fn offline_stick(
     std::fs::create_dir_all(&dir)?;
     let mut manifest = Manifest::new(args.stick.request.channel, arch, version.clone());
     let initrd = served_initrd(&payload.base_initrd, &expectations);
+    // The write path verifies mirrored files by signature: sign the payload
+    // with a key trusted by this process only.
+    let mut signer = crate::mirror::EphemeralSigner::generate()?;
+    let key = mirror.path().join("payload-key.asc");
+    std::fs::write(&key, signer.armored_public()?)?;
     for (name, bytes) in [
         (layout::KERNEL, &payload.kernel[..]),
         (layout::INITRD, &initrd[..]),
     ] {
         std::fs::write(dir.join(name), bytes)
             .with_context(|| format!("filing the payload's {name}"))?;
-        // Not signed: a test payload, recorded with its hashes only.
+        let sig = format!("{name}.sig");
+        std::fs::write(dir.join(&sig), signer.sign(bytes)?)
+            .with_context(|| format!("filing the payload's {sig}"))?;
         let record = FileRecord {
             size: bytes.len() as u64,
             sha256: crate::fetch::Sha256Digest::of(bytes),
             sha512: None,
-            signature: None,
+            signature: Some(sig),
             signed_by: None,
             signed_at: None,
         };
@@ -177,7 +184,7 @@ fn offline_stick(
     let mut offline = args.stick.clone();
     offline.request.offline = Some(crate::resolve::OfflineRequest {
         mirror: Some(mirror.path().to_path_buf()),
-        ..offline.request.offline.unwrap_or_default()
+        keyring: Some(key),
     });
     offline.request.flatcar_version = VersionSpec::Exact(version);
     let stick = Stick::target_or_build(&offline, Some(base_url))?;

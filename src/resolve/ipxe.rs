@@ -29,7 +29,7 @@ const HOW_TO_GET: &str = "get a current iPXE EFI build: Debian 13 / Ubuntu 24.04
      or --ipxe-url URL --ipxe-sha256 HEX";
 
 /// Loads `explicit` if given, else the first distribution binary that exists.
-pub fn resolve(arch: Arch, explicit: Option<&Path>) -> Result<IpxeBinary> {
+pub(crate) fn resolve(arch: Arch, explicit: Option<&Path>) -> Result<IpxeBinary> {
     if let Some(path) = explicit {
         return load(arch, path);
     }
@@ -53,7 +53,7 @@ pub fn resolve(arch: Arch, explicit: Option<&Path>) -> Result<IpxeBinary> {
 }
 
 /// Reads and checks one binary.
-pub fn load(arch: Arch, path: &Path) -> Result<IpxeBinary> {
+pub(crate) fn load(arch: Arch, path: &Path) -> Result<IpxeBinary> {
     let bytes =
         std::fs::read(path).with_context(|| format!("reading iPXE binary {}", path.display()))?;
     check(&bytes).with_context(|| format!("iPXE binary {}", path.display()))?;
@@ -66,7 +66,7 @@ pub fn load(arch: Arch, path: &Path) -> Result<IpxeBinary> {
 
 /// A PE image that knows to look for `autoexec.ipxe` (iPXE builds since 2021
 /// and v2.0.0; Debian 12's 2019 package does not, and would sit at a dead end).
-pub fn check(bytes: &[u8]) -> Result<()> {
+pub(crate) fn check(bytes: &[u8]) -> Result<()> {
     if !bytes.starts_with(b"MZ") {
         bail!("is not an EFI (PE) executable; {HOW_TO_GET}");
     }

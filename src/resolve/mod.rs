@@ -3,8 +3,8 @@
 //! the offline release and iPXE binaries found or downloaded. Nothing after
 //! this stage reads the environment or the file system for inputs.
 
-pub mod ipxe;
-pub mod sshkey;
+pub(crate) mod ipxe;
+pub(crate) mod sshkey;
 
 use std::path::{Path, PathBuf};
 
@@ -80,14 +80,14 @@ pub struct IpxeRequest {
 }
 
 /// What resolving reads from outside the request, injectable for tests.
-pub struct Environment {
+pub(crate) struct Environment {
     pub vars: Vec<(String, String)>,
     /// `None` for an image file (sized to fit); a device's size otherwise.
     pub disk_bytes: Option<u64>,
 }
 
 impl Environment {
-    pub fn current(disk_bytes: Option<u64>) -> Self {
+    pub(crate) fn current(disk_bytes: Option<u64>) -> Self {
         Environment {
             vars: std::env::vars().collect(),
             disk_bytes,
@@ -102,7 +102,7 @@ impl Environment {
     }
 
     /// mkstick's download cache: `$XDG_CACHE_HOME/mkstick`, else `~/.cache/mkstick`.
-    pub fn cache_dir(&self) -> Result<PathBuf> {
+    pub(crate) fn cache_dir(&self) -> Result<PathBuf> {
         match (self.var("XDG_CACHE_HOME"), self.var("HOME")) {
             (Some(xdg), _) if !xdg.is_empty() => Ok(PathBuf::from(xdg).join("mkstick")),
             (_, Some(home)) if !home.is_empty() => Ok(PathBuf::from(home).join(".cache/mkstick")),
@@ -115,7 +115,7 @@ impl Environment {
 
 /// Reads every input the request names. Form errors (a bad file, a bad
 /// `--k3s` pair) surface here; the plan checks how the values fit together.
-pub fn resolve(req: &Request, env: &Environment) -> Result<StickSpec> {
+pub(crate) fn resolve(req: &Request, env: &Environment) -> Result<StickSpec> {
     let source_date_epoch = match env.var("SOURCE_DATE_EPOCH") {
         None => None,
         Some(s) => Some(s.parse::<u64>().with_context(|| {
@@ -179,8 +179,8 @@ fn read_ssh_key(path: &Path) -> Result<String> {
     sshkey::parse(&text).with_context(|| format!("SSH public key {}", path.display()))
 }
 
-/// The verified release for `--offline`: from the mirror directory if it is
-/// there and intact (no network), else downloaded and verified into it.
+/// The verified release for `--offline`: from the mirror directory if its
+/// signatures verify (no network), else downloaded and verified into it.
 fn offline_release(req: &Request, o: &OfflineRequest, env: &Environment) -> Result<Release> {
     let [arch] = req.arch.arches() else {
         bail!("--offline carries one architecture's Flatcar; choose --arch amd64 or --arch arm64");
@@ -189,23 +189,13 @@ fn offline_release(req: &Request, o: &OfflineRequest, env: &Environment) -> Resu
         Some(dir) => dir.clone(),
         None => env.cache_dir()?.join("mirror"),
     };
-    match Release::open(&dir, req.channel, *arch, &req.flatcar_version) {
-        Ok(release) => Ok(release),
-        Err(why) => {
-            // Progress, not a warning: the download that follows takes minutes.
-            eprintln!(
-                "mkstick: {why:#}; downloading the release into {}",
-                dir.display()
-            );
-            let opts = mirror::MirrorOptions {
-                base_url: req.base_url.clone(),
-                keyring: o.keyring.clone(),
-                ..mirror::MirrorOptions::new()?
-            };
-            mirror::ensure(&dir, req.channel, *arch, &req.flatcar_version, &opts)
-                .with_context(|| format!("getting Flatcar for --offline into {}", dir.display()))
-        }
-    }
+    let opts = mirror::MirrorOptions {
+        base_url: req.base_url.clone(),
+        keyring: o.keyring.clone(),
+        ..mirror::MirrorOptions::new()?
+    };
+    mirror::verified_release(&dir, req.channel, *arch, &req.flatcar_version, &opts)
+        .with_context(|| format!("getting Flatcar for --offline into {}", dir.display()))
 }
 
 fn read_secrets(flags: &SecretFlags, env: &Environment) -> Result<SecretsVolume> {
