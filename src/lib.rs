@@ -18,6 +18,7 @@ pub mod ignite;
 pub mod mirror;
 
 mod civil;
+mod cluster;
 mod image;
 mod model;
 mod plan;

@@ -1,6 +1,8 @@
 //! The command line: clap structs only, one file per command. The write
 //! arguments sit at the top level, the other commands are subcommands.
 
+pub mod clone;
+pub mod cluster;
 pub mod inspect;
 pub mod qemu_test;
 pub mod secrets_schema;
@@ -45,6 +47,11 @@ pub enum Command {
     /// Transpile a Flatcar YAML config (Butane `variant: flatcar` or Container
     /// Linux Config) to Ignition JSON.
     Ignite(crate::ignite::IgniteArgs),
+    /// Re-make a stick from what is on it onto a new stick or image
+    /// (byte-identical when nothing changed).
+    Clone(clone::CloneArgs),
+    /// A whole cluster from one inventory: its secrets store and its sticks.
+    Cluster(cluster::ClusterArgs),
     /// Download and verify Flatcar PXE releases into a local mirror.
     Mirror(crate::mirror::MirrorArgs),
     /// Print the secrets volume's schema as JSON Schema (or a Markdown table).

@@ -133,6 +133,27 @@ pub struct WriteArgs {
     #[arg(long, value_name = "IFACE", help_heading = "Secrets")]
     pub namecheap_ddns_interface: Option<String>,
 
+    // --- Cluster ---------------------------------------------------------------
+    /// Write one node of a cluster (see `mkstick cluster`): its host name,
+    /// architecture, Ignition file and secrets come from this inventory and
+    /// its secrets store, not from the secret flags or the environment.
+    #[arg(
+        long,
+        value_name = "INVENTORY",
+        conflicts_with_all = ["secrets", "k3s", "logexport_host", "logexport_port", "heartbeat_url", "namecheap_ddns_pass", "namecheap_ddns_interface"],
+        help_heading = "Cluster"
+    )]
+    pub cluster: Option<PathBuf>,
+
+    /// The node to write, by its name in the inventory (with `cluster build`:
+    /// build only these nodes; repeatable).
+    #[arg(long, value_name = "NAME", help_heading = "Cluster")]
+    pub node: Vec<String>,
+
+    /// The cluster's secrets store. Default: INVENTORY's name with `.secrets`, beside it.
+    #[arg(long = "store", value_name = "DIR", help_heading = "Cluster")]
+    pub cluster_store: Option<PathBuf>,
+
     // --- Offline ---------------------------------------------------------------
     /// Put Flatcar itself on the stick (about 410 MB): the node boots it with
     /// `file:` and needs the network only for the OS. The online boot stays as

@@ -107,7 +107,8 @@ pub fn inspect(path: &std::path::Path) -> Result<Report> {
     })
 }
 
-fn describe_mismatches(prefix: &str, states: Vec<(&str, FileState)>) -> Vec<String> {
+/// What differs from the manifest, one line per file (also `clone`'s refusal).
+pub(crate) fn describe_mismatches(prefix: &str, states: Vec<(&str, FileState)>) -> Vec<String> {
     states
         .into_iter()
         .filter_map(|(path, state)| match state {

@@ -2,6 +2,9 @@
 //! arguments into the stages' typed inputs, runs the stages, and reports.
 //! Prompts live here, never in the stages.
 
+pub mod clone;
+pub mod cluster;
+pub mod cluster_build;
 pub mod inspect;
 pub mod prompt;
 pub mod qemu_test;
@@ -20,6 +23,8 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         None => write::run(&cli.write),
         Some(Command::Inspect(args)) => inspect::run(args),
         Some(Command::Ignite(args)) => crate::ignite::run(args),
+        Some(Command::Clone(args)) => clone::run(args),
+        Some(Command::Cluster(args)) => cluster::run(args),
         Some(Command::Mirror(args)) => crate::mirror::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::QemuTest(args)) => qemu_test::run(args),
         Some(Command::SecretsSchema(args)) => secrets_schema::run(args),

@@ -12,10 +12,15 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
         !args.write.dry_run,
         "qemu-test builds and boots a stick; --dry-run belongs to the write command"
     );
-    qemu::run(&options(args))
+    // A cluster node's stick boots like any other (--cluster INVENTORY --node NAME).
+    let request = match super::cluster::write_request(&args.write)? {
+        Some(node) => node,
+        None => super::write::request(&args.write),
+    };
+    qemu::run(&options(args, request))
 }
 
-fn options(args: &QemuTestArgs) -> Options {
+fn options(args: &QemuTestArgs, request: crate::resolve::Request) -> Options {
     Options {
         mode: if args.smoke {
             Mode::Smoke
@@ -34,7 +39,7 @@ fn options(args: &QemuTestArgs) -> Options {
         stick: StickSource {
             target: args.write.device.clone(),
             image: args.write.image.clone(),
-            request: super::write::request(&args.write),
+            request,
         },
     }
 }

@@ -31,6 +31,7 @@ pub fn request(args: &WriteArgs) -> Request {
         ignition,
         ssh_key: args.ssh_key.clone(),
         hostname: args.hostname.clone(),
+        preset_secrets: None,
         secrets: SecretFlags {
             file: args.secrets.clone(),
             k3s: args.k3s.clone(),
@@ -93,7 +94,12 @@ pub fn run(args: &WriteArgs) -> Result<ExitCode> {
         }
     };
     let env = Environment::current(device.as_ref().map(|d| d.size_bytes));
-    let plan = Plan::build(&resolve::resolve(&request(args), &env)?)?;
+    // A cluster node: its settings and secrets come from the inventory.
+    let request = match super::cluster::write_request(args)? {
+        Some(node) => node,
+        None => request(args),
+    };
+    let plan = Plan::build(&resolve::resolve(&request, &env)?)?;
     warn("mkstick", &plan);
     if args.dry_run {
         if args.json {

@@ -169,11 +169,17 @@ impl Plan {
         let disk_bytes = disk_bytes(sizes, esp_mib)?;
         let (boot, oem) = boot(spec, &mut warnings)?;
         let esp_files = esp_files(spec, &boot, oem);
-        let secret_files: Vec<PlannedFile> = secrets
+        let mut secret_files: Vec<PlannedFile> = secrets
             .files()
             .into_iter()
             .map(|(name, body)| PlannedFile::new(name, body))
             .collect();
+        secret_files.extend(
+            secrets
+                .extra
+                .iter()
+                .map(|(path, body)| PlannedFile::new(path, body.expose().as_bytes().to_vec())),
+        );
         let components = components(secrets);
         let (layout, ids) = identity(&esp_files, &components, sizes, esp_mib, disk_bytes);
         let mut plan = Plan {

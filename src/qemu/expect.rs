@@ -54,8 +54,14 @@ impl Expectations {
             );
         }
         for file in &secrets {
+            // A path under the volume (a cluster server's k3s-tls/…), never
+            // out of it: no empty, `.` or `..` component.
             ensure!(
-                !file.name.is_empty() && !file.name.contains(['/', '\n', '\r', ' ']),
+                !file.name.contains(['\n', '\r', ' '])
+                    && file
+                        .name
+                        .split('/')
+                        .all(|c| !c.is_empty() && c != "." && c != ".."),
                 "secrets file name {:?} cannot be checked",
                 file.name
             );
@@ -219,17 +225,21 @@ mod tests {
     #[test]
     fn refuses_what_the_line_format_cannot_carry() {
         assert!(Expectations::new(vec!["a\nb".into()], None, vec![]).is_err());
-        assert!(
+        let secret = |name: &str| {
             Expectations::new(
                 vec![],
                 None,
                 vec![SecretFile {
-                    name: "a/b".into(),
-                    digest: None
-                }]
+                    name: name.into(),
+                    digest: None,
+                }],
             )
-            .is_err()
-        );
+        };
+        for bad in ["", "a b", "../a", "a/../../b", "a//b", "/a", "./a"] {
+            assert!(secret(bad).is_err(), "{bad:?}");
+        }
+        // A cluster server's CA files live in a directory of the volume.
+        assert!(secret("k3s-tls/etcd/peer-ca.key").is_ok());
     }
 
     #[test]

@@ -182,3 +182,61 @@ pub(crate) fn manifest<T: fatfs::ReadWriteSeek>(
         .map(|b| Manifest::parse(&b))
         .transpose()
 }
+
+/// The disk GUID of the partition table (a re-made stick keeps it).
+pub(crate) fn disk_guid<D: Read + Seek + std::fmt::Debug>(
+    dev: &mut D,
+    disk_bytes: u64,
+) -> Result<Uuid> {
+    let disk = gpt::GptConfig::new()
+        .writable(false)
+        .logical_block_size(gpt::disk::LogicalBlockSize::Lb512)
+        .open_from_device(Slice::new(dev, 0, disk_bytes))
+        .context("reading the GPT (is this a mkstick stick?)")?;
+    Ok(*disk.guid())
+}
+
+/// Every file of a FAT volume with its bytes, depth first in directory
+/// order (the order the writer laid them out), paths relative to the root.
+/// At most `limit` bytes in all: a volume is read into memory.
+pub(crate) fn read_tree<T: fatfs::ReadWriteSeek>(
+    fs: &fatfs::FileSystem<T>,
+    limit: u64,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    fn walk<T: fatfs::ReadWriteSeek>(
+        dir: fatfs::Dir<'_, T>,
+        prefix: &str,
+        left: &mut u64,
+        out: &mut Vec<(String, Vec<u8>)>,
+    ) -> Result<()> {
+        for entry in dir.iter() {
+            let entry = entry.with_context(|| format!("listing /{prefix}"))?;
+            let name = entry.file_name();
+            if name == "." || name == ".." {
+                continue;
+            }
+            let path = format!("{prefix}{name}");
+            if entry.is_dir() {
+                walk(entry.to_dir(), &format!("{path}/"), left, out)?;
+            } else {
+                let mut data = Vec::new();
+                entry
+                    .to_file()
+                    .take(*left + 1)
+                    .read_to_end(&mut data)
+                    .with_context(|| format!("reading /{path}"))?;
+                anyhow::ensure!(
+                    data.len() as u64 <= *left,
+                    "the volume holds more than expected at /{path}"
+                );
+                *left -= data.len() as u64;
+                out.push((path, data));
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    let mut left = limit;
+    walk(fs.root_dir(), "", &mut left, &mut out)?;
+    Ok(out)
+}

@@ -29,6 +29,9 @@ pub struct Request {
     pub ssh_key: Option<PathBuf>,
     pub hostname: Option<String>,
     pub secrets: SecretFlags,
+    /// The whole secrets volume, decided before (a cluster node's, from its
+    /// inventory and secrets store): `secrets` and the environment are not read.
+    pub preset_secrets: Option<SecretsVolume>,
     pub offline: Option<OfflineRequest>,
     pub ipxe: IpxeRequest,
     pub esp_size: Option<u64>,
@@ -119,7 +122,10 @@ pub(crate) fn resolve(req: &Request, env: &Environment) -> Result<StickSpec> {
             format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds since 1970")
         })?),
     };
-    let secrets = read_secrets(&req.secrets, env)?;
+    let secrets = match &req.preset_secrets {
+        Some(volume) => volume.clone(),
+        None => read_secrets(&req.secrets, env)?,
+    };
     let offline = match &req.offline {
         None => None,
         Some(o) => Some(offline_release(req, o, env)?),

@@ -104,6 +104,9 @@ pub struct Enabled {
 pub struct SecretsVolume {
     pub enabled: Vec<Enabled>,
     pub disabled: Vec<&'static Component>,
+    /// Files beside the env files, by path with `/` for directories: a
+    /// cluster server's CAs (`k3s-tls/server-ca.key`), a node's k3s config.
+    pub extra: Vec<(String, Secret)>,
 }
 
 impl SecretsVolume {
@@ -172,7 +175,11 @@ impl SecretsVolume {
         if !problems.is_empty() {
             bail!("invalid secrets:\n  - {}", problems.join("\n  - "));
         }
-        Ok(SecretsVolume { enabled, disabled })
+        Ok(SecretsVolume {
+            enabled,
+            disabled,
+            extra: Vec::new(),
+        })
     }
 
     pub fn get(&self, key: &str) -> Option<&Secret> {
