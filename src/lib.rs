@@ -13,6 +13,7 @@ pub mod fetch;
 pub mod ignite;
 pub mod image;
 pub mod inspect;
+pub mod k3s;
 pub mod manifest;
 pub mod mirror;
 pub mod plan;

@@ -10,6 +10,7 @@
 
 pub mod args;
 mod digests;
+pub mod k3s;
 pub mod keyring;
 pub mod layout;
 pub mod manifest;
