@@ -10,8 +10,8 @@ use std::time::Duration;
 use k3s_support::{ChannelServer, Release, TAG, TAG_URL, dead_url};
 use mkstick::fetch::{Fetcher, Progress, RetryPolicy, Sha256Digest};
 use mkstick::k3s::{self, K3sSource, VersionSpec};
-use mkstick::mirror::Arch;
 use mkstick::mirror::k3s::{K3sMirrorOptions, ensure, open};
+use mkstick::mirror::{self, Arch};
 use support::server::{Drop, Server};
 use url::Url;
 
@@ -303,4 +303,64 @@ fn mirror_replaces_a_damaged_copy_and_resumes_a_cut_download() {
     assert_eq!(fs::read(&binary).unwrap(), release.amd64);
     let paths: Vec<String> = server.gets("").into_iter().map(|h| h.path).collect();
     assert_eq!(paths, [format!("/{TAG_URL}/k3s")]);
+}
+
+#[test]
+fn the_mirror_serves_a_lan_and_pins_an_offline_stick() {
+    let release = Release::new();
+    let upstream = Server::start(release.root());
+    let dir = tempfile::tempdir().unwrap();
+    let mut source = source(TAG, &upstream.base, &dead_url());
+    let (pin, files) = mirror::k3s::pin_from_mirror(
+        dir.path(),
+        &source,
+        &[Arch::Amd64],
+        true,
+        Progress::hidden(),
+        retry(),
+    )
+    .unwrap();
+    assert_eq!(pin.binaries[0].sha256, release.amd64_sha());
+    let amd64 = files.files(Arch::Amd64).unwrap();
+    assert_eq!(fs::read(&amd64.binary.path).unwrap(), release.amd64);
+    assert!(amd64.airgap.is_some());
+
+    // The mirror directory, served as is, is a release server.
+    let lan = Server::start(dir.path());
+    let lan_source = K3sSource {
+        base_url: Url::parse(&format!("{}/k3s", lan.base)).unwrap(),
+        ..source.clone()
+    };
+    let lan_pin = k3s::resolve(&lan_source, &[Arch::Amd64], &fetcher()).unwrap();
+    assert_eq!(lan_pin.binaries[0].sha256, release.amd64_sha());
+
+    // Offline again: the upstream is gone, the mirror answers.
+    drop(upstream);
+    upstream_is_gone(&source);
+    source.sha256 = Some(release.amd64_sha());
+    let (again, _) = mirror::k3s::pin_from_mirror(
+        dir.path(),
+        &source,
+        &[Arch::Amd64],
+        true,
+        Progress::hidden(),
+        retry(),
+    )
+    .unwrap();
+    assert_eq!(again, pin);
+    source.sha256 = Some(Sha256Digest::of(b"other"));
+    let err = err_of(mirror::k3s::pin_from_mirror(
+        dir.path(),
+        &source,
+        &[Arch::Amd64],
+        false,
+        Progress::hidden(),
+        retry(),
+    ));
+    assert!(err.contains("--k3s-sha256"), "{err}");
+    assert!(err.contains("does not match k3s v1.31.4+k3s1"), "{err}");
+}
+
+fn upstream_is_gone(source: &K3sSource) {
+    assert!(k3s::resolve(source, &[Arch::Amd64], &fetcher()).is_err());
 }

@@ -16,14 +16,14 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure as require};
 use url::Url;
 
 use super::{Arch, VerifiedFile, write_atomically};
 use crate::fetch::inspect::{Sha256Hasher, Worker};
 use crate::fetch::{Fetcher, Progress, RetryPolicy, sha256_file};
 use crate::k3s::release::{airgap_asset, binary_asset, sums_asset};
-use crate::k3s::{Tag, VersionSpec, channel, pin, sums};
+use crate::k3s::{K3sPin, K3sSource, PinnedBinary, Tag, VersionSpec, channel, pin, sums};
 
 /// The k3s part of a mirror directory.
 const K3S_DIR: &str = "k3s";
@@ -188,6 +188,68 @@ pub fn open(dir: &Path, tag: &Tag, arches: &[Arch], airgap: bool) -> Result<K3sR
         dir: release_dir,
         binaries,
     })
+}
+
+/// The pin of a stick that carries k3s (`--offline`): the release in the
+/// mirror `dir`, re-checked there or mirrored first when missing or damaged.
+/// A hand pin (`--k3s-sha256`) must name the mirrored binary.
+pub fn pin_from_mirror(
+    dir: &Path,
+    source: &K3sSource,
+    arches: &[Arch],
+    airgap: bool,
+    progress: Progress,
+    retry: RetryPolicy,
+) -> Result<(K3sPin, K3sRelease)> {
+    let fetcher = Fetcher::with_retry_policy(progress.clone(), retry)?;
+    let tag = pin::resolve_tag(source, &fetcher)?;
+    let release = match open(dir, &tag, arches, airgap) {
+        Ok(release) => release,
+        Err(_) => {
+            let opts = K3sMirrorOptions {
+                base_url: source.base_url.clone(),
+                channel_url: source.channel_url.clone(),
+                airgap,
+                progress,
+                retry,
+            };
+            ensure(dir, &VersionSpec::Tag(tag.clone()), arches, &opts).with_context(|| {
+                format!("getting k3s {tag} for --offline into {}", dir.display())
+            })?
+        }
+    };
+    let mut binaries = Vec::new();
+    for &arch in arches {
+        let files = release
+            .files(arch)
+            .with_context(|| format!("k3s {tag} for {arch} is missing from the mirror"))?;
+        if let Some(hand) = source.sha256 {
+            require!(
+                arches.len() == 1,
+                "--k3s-sha256 pins one binary, but the stick serves {} architectures",
+                arches.len()
+            );
+            require!(
+                hand == files.binary.sha256,
+                "--k3s-sha256 {hand} does not match k3s {tag} for {arch} in the mirror ({}: \
+                 {}, as its release's checksum file lists); check the hash or the tag",
+                files.binary.path.display(),
+                files.binary.sha256
+            );
+        }
+        binaries.push(PinnedBinary {
+            arch,
+            url: pin::asset_url(&source.base_url, &tag, binary_asset(arch))?,
+            sha256: files.binary.sha256,
+        });
+    }
+    Ok((
+        K3sPin {
+            version: tag,
+            binaries,
+        },
+        release,
+    ))
 }
 
 /// The kept checksum file, if it lists every asset wanted.

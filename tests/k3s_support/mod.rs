@@ -1,6 +1,7 @@
 //! A stand-in k3s release and channel server for the k3s tests: small
 //! files as the binaries, their real SHA-256s in `sha256sum-<arch>.txt`,
-//! laid out like GitHub's release downloads (`<tag with %2B>/<asset>`), and
+//! laid out like GitHub's release downloads (`<tag>/<asset>`, the `+` of the
+//! tag written `%2B` in URLs and decoded by the server), and
 //! a channel server that answers like rancher/channelserver (`302 Found`,
 //! `Location: <redirect base><tag>`; no redirect for an unknown channel).
 #![allow(dead_code)]
@@ -72,13 +73,13 @@ impl Release {
         release
     }
 
-    /// What the server serves: `<root>/<tag as in the URL>/`.
+    /// What the server serves: `<root>/<tag>/`.
     pub fn root(&self) -> &Path {
         self.dir.path()
     }
 
     pub fn tag_dir(&self) -> PathBuf {
-        self.root().join(TAG_URL)
+        self.root().join(TAG)
     }
 
     pub fn put(&self, asset: &str, bytes: &[u8]) {
