@@ -52,6 +52,52 @@ impl K3sPin {
     }
 }
 
+/// `--k3s-base-url`: checked when parsed, GitHub's release downloads by default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReleaseBaseUrl(pub Url);
+
+/// `--k3s-channel-url`: checked when parsed, k3s's channel server by default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelServerUrl(pub Url);
+
+impl Default for ReleaseBaseUrl {
+    fn default() -> Self {
+        Self(Url::parse(DEFAULT_BASE_URL).expect("the default release URL parses"))
+    }
+}
+
+impl Default for ChannelServerUrl {
+    fn default() -> Self {
+        Self(Url::parse(super::DEFAULT_CHANNEL_URL).expect("the default channel URL parses"))
+    }
+}
+
+impl std::str::FromStr for ReleaseBaseUrl {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        parse_base_url(s, "--k3s-base-url").map(Self)
+    }
+}
+
+impl std::str::FromStr for ChannelServerUrl {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        parse_base_url(s, "--k3s-channel-url").map(Self)
+    }
+}
+
+impl std::fmt::Display for ReleaseBaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Display for ChannelServerUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// Checks a release base URL (`--k3s-base-url`) or channel server URL:
 /// http(s), no credentials, query or fragment, and only characters the
 /// `k3s_release` file can carry.
@@ -164,6 +210,17 @@ mod tests {
             asset_url(&slash, &tag, "k3s-arm64").unwrap().as_str(),
             "http://10.0.0.1:8080/k3s/v1.31.4%2Bk3s1/k3s-arm64"
         );
+    }
+
+    #[test]
+    fn url_flags_default_and_parse() {
+        assert_eq!(ReleaseBaseUrl::default().to_string(), DEFAULT_BASE_URL);
+        assert_eq!(
+            ChannelServerUrl::default().to_string(),
+            super::super::DEFAULT_CHANNEL_URL
+        );
+        let err = "ftp://h".parse::<ChannelServerUrl>().unwrap_err();
+        assert!(format!("{err:#}").contains("--k3s-channel-url"), "{err:#}");
     }
 
     #[test]

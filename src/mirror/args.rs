@@ -3,13 +3,13 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use url::Url;
 
 use super::k3s::K3sMirrorOptions;
 use super::layout::{ArchChoice, Channel, DEFAULT_BASE_URL, VersionSpec};
 use super::{MirrorOptions, ensure};
 use crate::fetch::{Progress, RetryPolicy};
 use crate::k3s;
+use crate::k3s::pin::{ChannelServerUrl, ReleaseBaseUrl};
 
 /// Download and verify Flatcar PXE releases into a directory any static
 /// HTTP server can serve as a mirror (`--base-url` of a stick).
@@ -52,21 +52,11 @@ pub struct K3sArgs {
     #[arg(long, requires = "k3s", help_heading = "k3s")]
     pub k3s_airgap: bool,
     /// Where k3s releases are downloaded from, laid out <URL>/<tag>/<asset>.
-    #[arg(long, value_name = "URL", default_value = k3s::DEFAULT_BASE_URL,
-          value_parser = k3s_base_url, help_heading = "k3s")]
-    pub k3s_base_url: Url,
+    #[arg(long, value_name = "URL", default_value = k3s::DEFAULT_BASE_URL, help_heading = "k3s")]
+    pub k3s_base_url: ReleaseBaseUrl,
     /// k3s's channel server, which names the tag of a channel.
-    #[arg(long, value_name = "URL", default_value = k3s::DEFAULT_CHANNEL_URL,
-          value_parser = k3s_channel_url, help_heading = "k3s")]
-    pub k3s_channel_url: Url,
-}
-
-fn k3s_base_url(text: &str) -> Result<Url> {
-    k3s::pin::parse_base_url(text, "--k3s-base-url")
-}
-
-fn k3s_channel_url(text: &str) -> Result<Url> {
-    k3s::pin::parse_base_url(text, "--k3s-channel-url")
+    #[arg(long, value_name = "URL", default_value = k3s::DEFAULT_CHANNEL_URL, help_heading = "k3s")]
+    pub k3s_channel_url: ChannelServerUrl,
 }
 
 /// Runs `mkstick mirror`.
@@ -84,8 +74,8 @@ pub fn run(args: &MirrorArgs) -> Result<()> {
     let k3s = &args.k3s;
     if let Some(version) = &k3s.k3s {
         let k3s_opts = K3sMirrorOptions {
-            base_url: k3s.k3s_base_url.clone(),
-            channel_url: k3s.k3s_channel_url.clone(),
+            base_url: k3s.k3s_base_url.0.clone(),
+            channel_url: k3s.k3s_channel_url.0.clone(),
             airgap: k3s.k3s_airgap,
             progress: Progress::stderr(),
             retry: RetryPolicy::default(),
