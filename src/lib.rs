@@ -1,25 +1,24 @@
 //! mkstick: build a USB stick that boots diskless Flatcar nodes with iPXE.
 //!
-//! Data flow: `args + env + files → Plan → image bytes → Target → verify`.
-//! Every user error is found while building the [`plan::Plan`], before any
-//! target is opened for writing.
+//! Data flow, one way: `resolve` (all input I/O → a typed spec) → `plan`
+//! (pure: every byte decided, every user error found) → `image` (extents) →
+//! `target` (file or device) → `readback` (verify). `model` is the shared
+//! vocabulary; `commands` orchestrate and print; `cli` is clap only.
+//! `tests/architecture.rs` keeps the imports one-way.
 
-pub mod assets;
-pub mod bootscript;
-mod civil;
 pub mod cli;
-pub mod cpio;
+pub mod commands;
 pub mod fetch;
 pub mod ignite;
-pub mod image;
-pub mod inspect;
 pub mod k3s;
-pub mod manifest;
 pub mod mirror;
-pub mod plan;
-pub mod qemu;
-pub mod secrets;
-pub mod sshkey;
-pub mod target;
-pub mod verify;
-pub mod write;
+
+mod civil;
+mod image;
+mod model;
+mod plan;
+mod qemu;
+mod readback;
+mod resolve;
+mod secrets;
+mod target;

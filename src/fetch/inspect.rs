@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use anyhow::{Result, anyhow};
 use sha2::Digest as _;
 
-use super::digest::{Sha256Digest, Sha512Digest};
+use crate::model::digest::{Sha256Digest, Sha512Digest};
 
 /// A piece of a download shared, read-only, by every worker.
 pub type Chunk = Arc<Vec<u8>>;

@@ -6,7 +6,6 @@
 //! more (the Flatcar mirror verifies OpenPGP signatures while downloading).
 
 pub mod client;
-pub mod digest;
 pub mod inspect;
 pub mod progress;
 mod transfer;
@@ -18,7 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use sha2::Digest as _;
 
-pub use digest::{Sha256Digest, Sha512Digest};
+pub use crate::model::digest::{Sha256Digest, Sha512Digest};
 pub use progress::Progress;
 pub use transfer::{Fetcher, PartFile, RetryPolicy};
 

@@ -5,44 +5,11 @@
 //! fresh sparse file already has, while a block device writes them (it may hold
 //! stale data).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The bytes of one extent.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Chunk {
-    /// Literal bytes.
-    Bytes(Arc<[u8]>),
-    /// A run of zeros that must read back as zeros (FAT tables, root directory).
-    Zeros(u64),
-    /// The contents of a file on the host, streamed at write time (large assets).
-    File { path: PathBuf, len: u64 },
-}
+use std::io::{self, SeekFrom};
 
-/// Sizes only: contents can be large, and on the secrets volume, secret.
-impl std::fmt::Debug for Chunk {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Chunk::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
-            Chunk::Zeros(n) => write!(f, "Zeros({n})"),
-            Chunk::File { path, len } => write!(f, "File({}, {len} bytes)", path.display()),
-        }
-    }
-}
-
-impl Chunk {
-    pub fn len(&self) -> u64 {
-        match self {
-            Chunk::Bytes(b) => b.len() as u64,
-            Chunk::Zeros(n) => *n,
-            Chunk::File { len, .. } => *len,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
+pub use crate::model::content::Chunk;
 
 /// `chunk` placed at byte `offset` of the image.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,6 +33,7 @@ impl Extent {
         }
     }
 
+    #[cfg(test)]
     pub fn end(&self) -> u64 {
         self.offset + self.chunk.len()
     }
@@ -77,4 +45,14 @@ impl Extent {
             chunk: self.chunk,
         }
     }
+}
+
+/// The position `pos` resolves to in a stream of `len` bytes now at `current`.
+pub fn seek_in(len: u64, current: u64, pos: SeekFrom) -> io::Result<u64> {
+    match pos {
+        SeekFrom::Start(n) => Some(n),
+        SeekFrom::End(d) => len.checked_add_signed(d),
+        SeekFrom::Current(d) => current.checked_add_signed(d),
+    }
+    .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))
 }

@@ -15,34 +15,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail, ensure};
 
 use super::extent::{Chunk, Extent};
+pub(crate) use crate::model::fat::{DosTime, FatKind};
 
 pub const SECTOR: u64 = 512;
-
-/// Which FAT variant to write. The cluster count decides what readers see, so
-/// the geometry is chosen to land well inside the variant's range.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum FatKind {
-    Fat16,
-    Fat32,
-}
-
-impl FatKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FatKind::Fat16 => "FAT16",
-            FatKind::Fat32 => "FAT32",
-        }
-    }
-
-    /// Cluster counts each variant must have, with a safety margin of 16 from the
-    /// boundaries where drivers disagree.
-    fn cluster_range(self) -> (u64, u64) {
-        match self {
-            FatKind::Fat16 => (4085 + 16, 65524 - 16),
-            FatKind::Fat32 => (65525 + 16, 0x0FFF_FFF5 - 16),
-        }
-    }
-}
 
 /// An 11-byte volume label: upper case, space padded. Checked once, here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,35 +43,6 @@ impl VolumeLabel {
 
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or_default().trim_end()
-    }
-}
-
-/// A FAT timestamp (local time is UTC here: images are reproducible).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DosTime {
-    date: u16,
-    time: u16,
-}
-
-impl DosTime {
-    /// 1980-01-01 00:00:00, the FAT epoch.
-    pub const EPOCH: DosTime = DosTime {
-        date: 1 << 5 | 1,
-        time: 0,
-    };
-
-    /// Converts Unix seconds, clamped to the range FAT can store (1980–2107).
-    pub fn from_unix(secs: u64) -> Self {
-        const MIN: u64 = 315_532_800; // 1980-01-01
-        const MAX: u64 = 4_354_819_199; // 2107-12-31 23:59:59
-        let secs = secs.clamp(MIN, MAX);
-        let (y, m, d) = crate::civil::civil_from_days((secs / 86_400) as i64);
-        let rem = secs % 86_400;
-        let (h, min, s) = (rem / 3600, rem / 60 % 60, rem % 60);
-        DosTime {
-            date: ((y - 1980) as u16) << 9 | (m as u16) << 5 | d as u16,
-            time: (h as u16) << 11 | (min as u16) << 5 | (s / 2) as u16,
-        }
     }
 }
 
@@ -270,7 +216,7 @@ pub fn build(params: &FatParams, files: &[FatFile]) -> Result<(Geometry, Vec<Ext
     // Allocate clusters: directories (pre-order) then their files, contiguously.
     let mut fat = Fat::new(geo.cluster_bytes());
     if params.kind == FatKind::Fat32 {
-        root.first_cluster = fat.alloc(dir_bytes(&root, true));
+        root.first_cluster = fat.alloc(dir_bytes(&root, Level::Root));
     }
     allocate(&mut root, &mut fat);
     ensure!(
@@ -331,7 +277,7 @@ pub fn build(params: &FatParams, files: &[FatFile]) -> Result<(Geometry, Vec<Ext
             out.push(cluster_extent(&geo, root.first_cluster, entries));
         }
     }
-    emit_contents(&geo, &root, true, params.time, &mut out)?;
+    emit_contents(&geo, &root, Level::Root, params.time, &mut out)?;
     Ok((geo, out))
 }
 
@@ -451,7 +397,7 @@ impl Fat {
 fn allocate(dir: &mut Dir, fat: &mut Fat) {
     for node in &mut dir.entries {
         match node {
-            Node::Dir { dir: sub, .. } => sub.first_cluster = fat.alloc(dir_bytes(sub, false)),
+            Node::Dir { dir: sub, .. } => sub.first_cluster = fat.alloc(dir_bytes(sub, Level::Sub)),
             Node::File {
                 content,
                 first_cluster,
@@ -470,10 +416,20 @@ fn allocate(dir: &mut Dir, fat: &mut Fat) {
     }
 }
 
+/// Where a directory sits: the root has no `.`/`..` and holds the label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Level {
+    Root,
+    Sub,
+}
+
 /// Size of a directory's entries: `.`/`..` (not in the root), the volume label
 /// (root only), one short entry per child plus its long-name entries.
-fn dir_bytes(dir: &Dir, is_root: bool) -> u64 {
-    let fixed = if is_root { 1 } else { 2 };
+fn dir_bytes(dir: &Dir, level: Level) -> u64 {
+    let fixed = match level {
+        Level::Root => 1,
+        Level::Sub => 2,
+    };
     let names: usize = dir.entries.iter().map(|n| entries_for(n.name())).sum();
     (fixed + names) as u64 * 32
 }
@@ -485,16 +441,19 @@ fn entries_for(name: &str) -> usize {
     }
 }
 
-/// Emits the clusters of `dir`'s children; `is_root` because a `..` that
+/// Emits the clusters of `dir`'s children; `level` because a `..` that
 /// points at the root must say cluster 0, even on FAT32 where the root has one.
 fn emit_contents(
     geo: &Geometry,
     dir: &Dir,
-    is_root: bool,
+    level: Level,
     time: DosTime,
     out: &mut Vec<Extent>,
 ) -> Result<()> {
-    let self_cluster = if is_root { 0 } else { dir.first_cluster };
+    let self_cluster = match level {
+        Level::Root => 0,
+        Level::Sub => dir.first_cluster,
+    };
     for node in &dir.entries {
         match node {
             Node::Dir { dir: sub, .. } => {
@@ -525,7 +484,7 @@ fn emit_contents(
     }
     for node in &dir.entries {
         if let Node::Dir { dir: sub, .. } = node {
-            emit_contents(geo, sub, false, time, out)?;
+            emit_contents(geo, sub, Level::Sub, time, out)?;
         }
     }
     Ok(())

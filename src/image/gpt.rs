@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use anyhow::{Context, Result, ensure};
-use uuid::Uuid;
 
 use super::extent::Extent;
 use crate::plan::{DiskLayout, PartitionSpec};
@@ -134,30 +133,7 @@ impl Write for RecordingDisk {
 
 impl Seek for RecordingDisk {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        self.pos = crate::target::io::seek_in(self.len, self.pos, pos)?;
+        self.pos = super::extent::seek_in(self.len, self.pos, pos)?;
         Ok(self.pos)
     }
-}
-
-/// Reads the partition table of a disk image or device back.
-pub fn read<D: Read + Write + Seek + std::fmt::Debug>(
-    dev: D,
-) -> Result<Vec<(String, Uuid, u64, u64)>> {
-    let disk = gpt::GptConfig::new()
-        .writable(false)
-        .logical_block_size(gpt::disk::LogicalBlockSize::Lb512)
-        .open_from_device(dev)
-        .context("reading the GPT (is this a mkstick stick?)")?;
-    Ok(disk
-        .partitions()
-        .values()
-        .map(|p| {
-            (
-                p.name.clone(),
-                p.part_guid,
-                p.first_lba * LBA,
-                (p.last_lba + 1 - p.first_lba) * LBA,
-            )
-        })
-        .collect())
 }

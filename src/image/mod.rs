@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use crate::plan::{PartitionSpec, Plan, VolumePlan};
 use extent::Extent;
 use fat::FatFile;
+use fat::{FatParams, VolumeLabel};
 
 /// A whole stick: the filesystems, and the partition table to write after them.
 #[derive(Debug)]
@@ -58,9 +59,21 @@ fn volume(vol: &VolumePlan, part: &PartitionSpec) -> Result<Vec<Extent>> {
             content: f.content.clone(),
         })
         .collect();
-    let (_, extents) = fat::build(&vol.fat_params(part)?, &files)?;
+    let (_, extents) = fat::build(&fat_params(vol, part)?, &files)?;
     Ok(extents
         .into_iter()
         .map(|e| e.shifted(part.start_bytes))
         .collect())
+}
+
+/// How to format `vol` in `part`.
+fn fat_params(vol: &VolumePlan, part: &PartitionSpec) -> Result<FatParams> {
+    Ok(FatParams {
+        kind: vol.kind,
+        total_sectors: part.size_bytes / 512,
+        hidden_sectors: part.start_bytes / 512,
+        label: VolumeLabel::new(&vol.label)?,
+        volume_id: vol.volume_id,
+        time: vol.time,
+    })
 }

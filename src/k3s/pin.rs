@@ -7,8 +7,9 @@ use url::Url;
 
 use super::release::{Tag, VersionSpec, binary_asset, sums_asset};
 use super::{channel, sums};
-use crate::fetch::{Fetcher, Sha256Digest};
-use crate::mirror::Arch;
+use crate::fetch::Fetcher;
+use crate::model::Sha256Digest;
+use crate::model::flatcar::Arch;
 
 /// Where k3s's GitHub releases are downloaded from: `<base>/<tag>/<asset>`.
 pub const DEFAULT_BASE_URL: &str = "https://github.com/k3s-io/k3s/releases/download";

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::mirror::Arch;
+use crate::model::flatcar::Arch;
 
 /// The longest tag or channel name accepted (real tags are ~15 characters).
 const MAX_NAME: usize = 64;

@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use super::pin::{K3sPin, PinnedBinary};
 use super::release::{Tag, airgap_asset};
-use crate::fetch::Sha256Digest;
-use crate::mirror::Arch;
+use crate::model::Sha256Digest;
+use crate::model::flatcar::Arch;
 
 /// The file's name at the root of the SECRETS volume.
 pub const FILE_NAME: &str = "k3s_release";

@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 
-use crate::fetch::Sha256Digest;
+use crate::model::Sha256Digest;
 
 /// The SHA-256 the checksum file lists for `asset`.
 ///

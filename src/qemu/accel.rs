@@ -8,10 +8,18 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 
 use super::Event;
-use super::args::{AccelChoice, Arch};
 use super::console;
 use super::firmware::Firmware;
 use super::vm::{Accel, Console, Network, Vm, VmSpec};
+use crate::model::flatcar::Arch;
+
+/// How QEMU runs the guest: auto probes KVM with a short boot and falls back to TCG.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccelChoice {
+    Auto,
+    Kvm,
+    Tcg,
+}
 
 /// A working KVM reaches the firmware's boot manager in about a second.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);

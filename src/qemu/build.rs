@@ -1,15 +1,24 @@
-//! A temporary stick built with the write command's own code path, from the
-//! same options, for runs without a TARGET.
+//! A temporary stick built with the write command's own stages (resolve →
+//! plan → image → image file), for runs without a TARGET.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use tempfile::TempDir;
 
-use crate::cli::WriteArgs;
 use crate::image::Image;
-use crate::plan::{Environment, Plan};
+use crate::plan::Plan;
+use crate::resolve::{self, Environment, Request};
 use crate::target::image_file;
+
+/// Which stick to boot: the user's TARGET, or one built from `request`.
+#[derive(Clone, Debug)]
+pub struct StickSource {
+    pub target: Option<PathBuf>,
+    /// Build into this image file and keep it (else a temporary one).
+    pub image: Option<PathBuf>,
+    pub request: Request,
+}
 
 /// The stick under test: the user's TARGET, or one built for this run.
 pub enum Stick {
@@ -22,12 +31,12 @@ pub enum Stick {
 }
 
 impl Stick {
-    /// TARGET when given, else a stick built from the write options with
+    /// TARGET when given, else a stick built from the request with
     /// `base_url` (smoke mode: the payload server) instead of the user's.
-    pub fn target_or_build(write: &WriteArgs, base_url: Option<String>) -> Result<Stick> {
-        match &write.device {
+    pub fn target_or_build(source: &StickSource, base_url: Option<String>) -> Result<Stick> {
+        match &source.target {
             Some(target) => Ok(Stick::Given(target.clone())),
-            None => build(write, base_url),
+            None => build(source, base_url),
         }
     }
 
@@ -38,18 +47,21 @@ impl Stick {
     }
 }
 
-fn build(write: &WriteArgs, base_url: Option<String>) -> Result<Stick> {
-    let mut args = write.clone();
-    if let Some(url) = base_url {
-        args.base_url = url;
-    }
-    let plan =
-        Plan::build(&args, &Environment::current(None)).context("planning the test stick")?;
+fn build(source: &StickSource, base_url: Option<String>) -> Result<Stick> {
+    // The payload server stands in for Flatcar's origin everywhere, the
+    // offline release's download included.
+    let request = Request {
+        base_url: base_url.unwrap_or_else(|| source.request.base_url.clone()),
+        ..source.request.clone()
+    };
+    let plan = resolve::resolve(&request, &Environment::current(None))
+        .and_then(|spec| Plan::build(&spec))
+        .context("planning the test stick")?;
     for warning in &plan.warnings {
         eprintln!("qemu-test: warning: {warning}");
     }
     let image = Image::build(&plan).context("building the test stick")?;
-    let (dir, path) = match &args.image {
+    let (dir, path) = match &source.image {
         Some(path) => (None, path.clone()),
         None => {
             let dir = tempfile::Builder::new()
@@ -61,7 +73,7 @@ fn build(write: &WriteArgs, base_url: Option<String>) -> Result<Stick> {
         }
     };
     // A temporary path is new; a named one the user asked to (over)write.
-    image_file::write(&path, &plan, &image, true)
+    image_file::write(&path, &plan, &image)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(Stick::Built { path, _dir: dir })
 }

@@ -1,13 +1,11 @@
 //! What the payload's /init must find, sent to it as `/mkstick/expect` in a
 //! second cpio archive appended to the served initrd.
 
-use std::fmt;
-
 use anyhow::{Context, Result, ensure};
-use sha2::{Digest, Sha256};
 
 use super::stick::StickContents;
-use crate::manifest::Manifest;
+use crate::model::Sha256Digest;
+use crate::plan::manifest::Manifest;
 
 /// The env files the stick contract puts on the secrets volume, always.
 pub const SECRET_FILES: [&str; 4] = [
@@ -24,34 +22,6 @@ pub const CONTRACT_ARGS: [&str; 3] = [
     "console=ttyS0,115200n8",
 ];
 pub const OEM_ARG: &str = "initrd=oem.cpio";
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Sha256Digest([u8; 32]);
-
-impl Sha256Digest {
-    pub fn of(data: &[u8]) -> Self {
-        Self(Sha256::digest(data).into())
-    }
-
-    pub fn from_hex(text: &str) -> Result<Self> {
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text, &mut bytes)
-            .with_context(|| format!("{text:?} is not a sha256 in hex"))?;
-        Ok(Self(bytes))
-    }
-}
-
-impl fmt::Display for Sha256Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl fmt::Debug for Sha256Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{self}")
-    }
-}
 
 /// A file the secrets volume must hold; `None`: present, content unknown
 /// (the stick lacks it, so the guest will report it missing).
@@ -112,9 +82,10 @@ impl Expectations {
     /// Ignition config's hash and every secrets file with its hash.
     pub fn from_manifest(manifest: &Manifest) -> Result<Self> {
         let ignition = match manifest.ignition.strip_prefix("embedded sha256:") {
-            Some(hex) => {
-                Some(Sha256Digest::from_hex(hex).context("the manifest's ignition entry")?)
-            }
+            Some(hex) => Some(
+                hex.parse::<Sha256Digest>()
+                    .context("the manifest's ignition entry")?,
+            ),
             None => None,
         };
         let secrets = manifest
@@ -123,10 +94,7 @@ impl Expectations {
             .map(|f| {
                 Ok(SecretFile {
                     name: f.path.trim_start_matches('/').to_string(),
-                    digest: Some(
-                        Sha256Digest::from_hex(&f.sha256)
-                            .with_context(|| format!("the manifest entry of {}", f.path))?,
-                    ),
+                    digest: Some(f.sha256),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -180,7 +148,7 @@ impl Expectations {
     /// A newc archive holding `/mkstick/expect`.
     pub fn to_cpio(&self) -> Vec<u8> {
         let text = self.render();
-        crate::cpio::archive(&[("mkstick/expect", 0o644, text.as_bytes())])
+        crate::plan::cpio::archive(&[("mkstick/expect", 0o644, text.as_bytes())])
     }
 }
 
@@ -271,7 +239,7 @@ mod tests {
         assert_eq!(&served[..4], b"\x1f\x8b\x08\0");
         assert_eq!(&served[4..10], b"070701");
         assert_eq!(
-            crate::cpio::find_file(&served[4..], "mkstick/expect")
+            crate::plan::cpio::find_file(&served[4..], "mkstick/expect")
                 .unwrap()
                 .unwrap(),
             e.render().as_bytes()

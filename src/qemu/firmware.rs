@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use tempfile::TempDir;
 
-use super::args::Arch;
+use crate::model::flatcar::Arch;
 
 /// Known install locations, as (code, vars) pairs, most common first. Only
 /// non-Secure-Boot builds: the stock iPXE binary is unsigned.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use super::args::QemuTestArgs;
+use super::Options;
 use super::build::Stick;
 use super::vm::{Console, Network, Vm};
 
@@ -17,15 +17,15 @@ const DEFAULT_MEMORY_MIB: u32 = 4096;
 /// How often QEMU is checked on.
 const POLL: Duration = Duration::from_millis(100);
 
-pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
+pub fn run(args: &Options) -> Result<ExitCode> {
     if !std::io::stdin().is_terminal() {
         bail!(
             "interactive mode needs a terminal for the serial console; use --smoke for an unattended test"
         );
     }
-    let stick = Stick::target_or_build(&args.write, None)?;
+    let stick = Stick::target_or_build(&args.stick, None)?;
     let target = stick.path();
-    let machine = super::Machine::for_args(args)?;
+    let machine = super::Machine::for_options(args)?;
     let spec = machine.spec(
         args,
         DEFAULT_MEMORY_MIB,

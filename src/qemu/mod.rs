@@ -8,7 +8,6 @@
 //!   verdict, and the harness turns it into an exit status.
 
 mod accel;
-mod args;
 mod build;
 mod console;
 mod expect;
@@ -24,9 +23,47 @@ mod watch;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::path::PathBuf;
+
 use anyhow::{Result, ensure};
 
-pub use args::{AccelChoice, Arch, QemuTestArgs};
+use crate::model::flatcar::{Arch, ArchChoice};
+pub use accel::AccelChoice;
+pub use build::StickSource;
+
+/// Interactive (console here, SSH forwarded) or a pass/fail smoke test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Interactive,
+    Smoke,
+}
+
+/// What `qemu-test` was asked to do.
+#[derive(Debug)]
+pub struct Options {
+    pub mode: Mode,
+    /// Seconds before QEMU is stopped and the run fails.
+    pub timeout: Option<u64>,
+    pub accel: AccelChoice,
+    pub firmware: Option<PathBuf>,
+    pub firmware_vars: Option<PathBuf>,
+    pub memory: Option<u32>,
+    pub ssh_port: u16,
+    pub http_port: u16,
+    pub payload: Option<PathBuf>,
+    pub log: Option<PathBuf>,
+    pub stick: StickSource,
+}
+
+impl Options {
+    /// The guest architecture: the stick's (`--arch all` boots amd64).
+    pub fn arch(&self) -> Arch {
+        match self.stick.request.arch {
+            ArchChoice::Arm64 => Arch::Arm64,
+            ArchChoice::Amd64 | ArchChoice::All => Arch::Amd64,
+        }
+    }
+}
 
 /// What the reader threads, the payload server and the Ctrl-C handler tell
 /// the harness loop.
@@ -56,7 +93,7 @@ pub(crate) struct Machine {
 }
 
 impl Machine {
-    fn for_args(args: &QemuTestArgs) -> Result<Machine> {
+    fn for_options(args: &Options) -> Result<Machine> {
         let firmware = firmware::Firmware::find(
             args.arch(),
             args.firmware.as_deref(),
@@ -75,7 +112,7 @@ impl Machine {
     /// memory from `--memory` or the mode's default, the mode's I/O.
     fn spec(
         &self,
-        args: &QemuTestArgs,
+        args: &Options,
         default_memory_mib: u32,
         stick: &std::path::Path,
         network: vm::Network,
@@ -94,21 +131,16 @@ impl Machine {
     }
 }
 
-pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
-    if let Some(target) = &args.write.device {
+pub fn run(args: &Options) -> Result<ExitCode> {
+    if let Some(target) = &args.stick.target {
         ensure!(
             target.exists(),
             "{} does not exist: give an image file or a block device written by mkstick",
             target.display()
         );
     }
-    ensure!(
-        !args.write.dry_run,
-        "qemu-test builds and boots a stick; --dry-run belongs to the write command"
-    );
-    if args.smoke {
-        smoke::run(args)
-    } else {
-        interactive::run(args)
+    match args.mode {
+        Mode::Smoke => smoke::run(args),
+        Mode::Interactive => interactive::run(args),
     }
 }

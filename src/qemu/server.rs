@@ -11,13 +11,11 @@ use anyhow::{Context, Result, anyhow};
 use tiny_http::{Header, Response, Server, StatusCode};
 
 use super::Event;
+use crate::model::flatcar::{INITRD, KERNEL};
 
 /// Kernel names: the PXE name and the generalised one it now links to.
-pub const KERNEL_NAMES: [&str; 2] = [
-    "flatcar_production_pxe.vmlinuz",
-    "flatcar_production_image.vmlinuz",
-];
-pub const INITRD_NAME: &str = "flatcar_production_pxe_image.cpio.gz";
+pub const KERNEL_NAMES: [&str; 2] = [KERNEL, "flatcar_production_image.vmlinuz"];
+pub const INITRD_NAME: &str = INITRD;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {

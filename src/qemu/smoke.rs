@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 
-use super::args::{Arch, QemuTestArgs};
+use super::Options;
 use super::build::Stick;
 use super::console::{self, secs};
 use super::expect::{Expectations, served_initrd};
@@ -19,6 +19,7 @@ use super::server::PayloadServer;
 use super::vm::{Console, Network, Vm};
 use super::watch::{Failure, Outcome, Watcher};
 use super::{Event, stick};
+use crate::model::flatcar::Arch;
 
 const DEFAULT_TIMEOUT_SECS: u64 = 120;
 /// Enough for the payload; OVMF also starts faster with less memory.
@@ -26,43 +27,39 @@ const DEFAULT_MEMORY_MIB: u32 = 512;
 /// Console lines kept for the failure report.
 const TAIL_LINES: usize = 25;
 
-pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
+pub fn run(args: &Options) -> Result<ExitCode> {
     ensure!(
         args.arch() == Arch::Amd64,
         "--smoke boots an amd64 test payload; test an arm64 stick interactively (without --smoke)"
     );
     let payload = Payload::load(args.payload.as_deref())?;
-    let machine = super::Machine::for_args(args)?;
+    let machine = super::Machine::for_options(args)?;
 
     let (tx, rx) = mpsc::channel();
     let server = PayloadServer::start(args.http_port, tx.clone())?;
     let base_url = format!("http://10.0.2.2:{}", server.port);
     // Built (without a TARGET) once the server's port, its base URL, is known.
-    let (stick, expectations, _mirror) = if args.write.offline && args.write.device.is_none() {
-        // Offline: the payload goes on the stick and the server never serves
-        // it, so a pass proves the node booted from the stick alone.
-        offline_stick(args, &payload, base_url)?
-    } else {
-        let stick = Stick::target_or_build(&args.write, Some(base_url))?;
-        let expectations = Expectations::for_stick(&stick::read(stick.path())?)?;
-        server.serve(
-            payload.kernel.clone().into(),
-            served_initrd(&payload.base_initrd, &expectations).into(),
-        );
-        (stick, expectations, None)
-    };
+    let (stick, expectations, _mirror) =
+        if args.stick.request.offline.is_some() && args.stick.target.is_none() {
+            // Offline: the payload goes on the stick and the server never serves
+            // it, so a pass proves the node booted from the stick alone.
+            offline_stick(args, &payload, base_url)?
+        } else {
+            let stick = Stick::target_or_build(&args.stick, Some(base_url))?;
+            let expectations = Expectations::for_stick(&stick::read(stick.path())?)?;
+            server.serve(
+                payload.kernel.clone().into(),
+                served_initrd(&payload.base_initrd, &expectations).into(),
+            );
+            (stick, expectations, None)
+        };
     let interrupt = tx.clone();
     // The handler only reports: the harness loop stops QEMU and says so.
     let _ = ctrlc::try_set_handler(move || {
         let _ = interrupt.send(Event::Interrupted);
     });
 
-    let log_path = match &args.log {
-        Some(path) => path.clone(),
-        None => temp_log_path()?,
-    };
-    let log = File::create(&log_path)
-        .with_context(|| format!("creating the serial log {}", log_path.display()))?;
+    let (log_path, log, on_pass) = serial_log(args)?;
     let spec = machine.spec(
         args,
         DEFAULT_MEMORY_MIB,
@@ -76,22 +73,7 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
         machine.decision.accel,
         machine.decision.why
     );
-    if args.write.offline {
-        println!(
-            "qemu-test: payload {} on the stick (--offline); http://10.0.2.2:{} serves nothing",
-            payload.dir.display(),
-            server.port
-        );
-    } else {
-        println!(
-            "qemu-test: payload {} served at http://10.0.2.2:{} (127.0.0.1 here)",
-            payload.dir.display(),
-            server.port
-        );
-    }
-    for line in expectations.render().lines() {
-        println!("qemu-test:   expect {line}");
-    }
+    announce(args, &payload, server.port, &expectations);
     let mut vm = Vm::spawn(&spec)?;
     console::capture(&mut vm, Some(log), tx)?;
     let timeout = Duration::from_secs(args.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS));
@@ -103,8 +85,37 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
         &boot,
         &machine.decision.accel.to_string(),
         &log_path,
-        args.log.is_some(),
+        on_pass,
     ))
+}
+
+/// The serial log: the user's file (kept), or a temporary one (removed on a pass).
+fn serial_log(args: &Options) -> Result<(PathBuf, File, LogOnPass)> {
+    let (path, on_pass) = match &args.log {
+        Some(path) => (path.clone(), LogOnPass::Keep),
+        None => (temp_log_path()?, LogOnPass::Remove),
+    };
+    let log = File::create(&path)
+        .with_context(|| format!("creating the serial log {}", path.display()))?;
+    Ok((path, log, on_pass))
+}
+
+/// Where the payload comes from and what the guest must find.
+fn announce(args: &Options, payload: &Payload, port: u16, expectations: &Expectations) {
+    if args.stick.request.offline.is_some() {
+        println!(
+            "qemu-test: payload {} on the stick (--offline); http://10.0.2.2:{port} serves nothing",
+            payload.dir.display(),
+        );
+    } else {
+        println!(
+            "qemu-test: payload {} served at http://10.0.2.2:{port} (127.0.0.1 here)",
+            payload.dir.display(),
+        );
+    }
+    for line in expectations.render().lines() {
+        println!("qemu-test:   expect {line}");
+    }
 }
 
 /// The version the payload is filed under in the throwaway mirror: clearly
@@ -117,15 +128,15 @@ const PAYLOAD_VERSION: &str = "9999.0.0";
 /// the payload is filed as a release in a temporary mirror, then the stick is
 /// built from it with `--offline`, as a user would.
 fn offline_stick(
-    args: &QemuTestArgs,
+    args: &Options,
     payload: &Payload,
     base_url: String,
 ) -> Result<(Stick, Expectations, Option<tempfile::TempDir>)> {
     use crate::mirror::manifest::{FileRecord, Manifest};
     use crate::mirror::{Version, VersionSpec, layout};
 
-    let mut online = args.write.clone();
-    online.offline = false;
+    let mut online = args.stick.clone();
+    online.request.offline = None;
     online.image = None;
     let probe = Stick::target_or_build(&online, Some(base_url.clone()))?;
     let expectations = Expectations::for_stick(&stick::read(probe.path())?)?;
@@ -138,11 +149,11 @@ fn offline_stick(
     let arch = args.arch();
     let dir = mirror
         .path()
-        .join(args.write.channel.as_str())
+        .join(args.stick.request.channel.as_str())
         .join(arch.board())
         .join(version.as_str());
     std::fs::create_dir_all(&dir)?;
-    let mut manifest = Manifest::new(args.write.channel, arch, version.clone());
+    let mut manifest = Manifest::new(args.stick.request.channel, arch, version.clone());
     let initrd = served_initrd(&payload.base_initrd, &expectations);
     for (name, bytes) in [
         (layout::KERNEL, &payload.kernel[..]),
@@ -163,9 +174,12 @@ fn offline_stick(
     }
     manifest.save(&dir)?;
 
-    let mut offline = args.write.clone();
-    offline.mirror = Some(mirror.path().to_path_buf());
-    offline.flatcar_version = VersionSpec::Exact(version);
+    let mut offline = args.stick.clone();
+    offline.request.offline = Some(crate::resolve::OfflineRequest {
+        mirror: Some(mirror.path().to_path_buf()),
+        ..offline.request.offline.unwrap_or_default()
+    });
+    offline.request.flatcar_version = VersionSpec::Exact(version);
     let stick = Stick::target_or_build(&offline, Some(base_url))?;
     Ok((stick, expectations, Some(mirror)))
 }
@@ -234,7 +248,14 @@ fn watch(vm: &mut Vm, events: &Receiver<Event>, timeout: Duration) -> Result<Boo
 
 /// Prints the timings and the verdict; on failure also the console's last
 /// lines and where the full log is. Returns the exit status.
-fn report(boot: &Boot, accel: &str, log: &Path, keep_log: bool) -> ExitCode {
+/// Whether the serial log outlives a pass: a log the user named stays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LogOnPass {
+    Keep,
+    Remove,
+}
+
+fn report(boot: &Boot, accel: &str, log: &Path, on_pass: LogOnPass) -> ExitCode {
     let timings: Vec<String> = boot
         .watcher
         .reached()
@@ -250,7 +271,7 @@ fn report(boot: &Boot, accel: &str, log: &Path, keep_log: bool) -> ExitCode {
     match &boot.outcome {
         Outcome::Pass { checks } => {
             println!("qemu-test: PASS ({accel}): {}", checks.join(", "));
-            if keep_log {
+            if on_pass == LogOnPass::Keep {
                 println!("qemu-test: serial log: {}", log.display());
             } else {
                 let _ = std::fs::remove_file(log);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::args::Arch;
+use crate::model::flatcar::Arch;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accel {

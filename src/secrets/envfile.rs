@@ -12,16 +12,14 @@ pub fn parse(path: &str, text: &str) -> Result<Vec<Input>> {
     let mut problems = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
-        let trimmed = raw.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let body = trimmed.strip_prefix("export ").unwrap_or(trimmed);
-        let Some((key, value)) = body.split_once('=') else {
-            problems.push(format!("{path}:{line}: expected KEY=value"));
-            continue;
+        let (key, value) = match split(raw) {
+            Line::Blank => continue,
+            Line::Pair(key, value) => (key, value),
+            Line::NoEquals => {
+                problems.push(format!("{path}:{line}: expected KEY=value"));
+                continue;
+            }
         };
-        let key = key.trim();
         if key.is_empty()
             || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
             || key.as_bytes()[0].is_ascii_digit()
@@ -45,6 +43,39 @@ pub fn parse(path: &str, text: &str) -> Result<Vec<Input>> {
         bail!("{}", problems.join("\n"));
     }
     Ok(out)
+}
+
+/// One line of an env file, split but not yet checked.
+enum Line<'a> {
+    /// Blank, or a `#` comment.
+    Blank,
+    /// The trimmed key and the raw value.
+    Pair(&'a str, &'a str),
+    NoEquals,
+}
+
+fn split(raw: &str) -> Line<'_> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() || trimmed.starts_with('#') {
+        return Line::Blank;
+    }
+    let body = trimmed.strip_prefix("export ").unwrap_or(trimmed);
+    match body.split_once('=') {
+        Some((key, value)) => Line::Pair(key.trim(), value),
+        None => Line::NoEquals,
+    }
+}
+
+/// The key names of an env file, never its values: what `inspect` shows of a
+/// secrets file. Lenient (a stick may have been edited): lines that are not
+/// `KEY=value` are skipped.
+pub fn keys(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| match split(l) {
+            Line::Pair(key, _) => Some(key.to_string()),
+            Line::Blank | Line::NoEquals => None,
+        })
+        .collect()
 }
 
 fn unquote(v: &str) -> Result<String> {
@@ -106,6 +137,12 @@ pub fn render(values: &[(String, Secret)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_never_carry_values() {
+        let text = "# K3S_TOKEN=x\nK3S_TOKEN=\"secret\"\n\nexport K3S_URL=u\nnot a pair\n";
+        assert_eq!(keys(text), ["K3S_TOKEN", "K3S_URL"]);
+    }
 
     #[test]
     fn parses_shell_style_lines() {

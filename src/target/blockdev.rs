@@ -1,10 +1,9 @@
 //! Block devices: the safety rules of DESIGN.md, then the same bytes as an
 //! image file. Naming a device is not enough consent on its own: we refuse
-//! devices in use, the disk `/` lives on and internal disks (without --force),
-//! show what is about to be destroyed, and ask for the device name.
+//! devices in use, the disk `/` lives on and internal disks (without --force).
+//! Asking the user is the command's job (`commands::prompt`), before `write`.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, IsTerminal, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -12,7 +11,9 @@ use anyhow::{Context, Result, bail, ensure};
 
 use crate::image::Image;
 use crate::image::extent::Extent;
-use crate::plan::{MIB, Plan};
+use crate::model::stick::MIB;
+use crate::plan::Plan;
+use crate::target::Backing;
 
 /// Where the kernel's views live; tests point this at recorded fixtures.
 #[derive(Clone, Debug)]
@@ -124,7 +125,7 @@ impl DiskInfo {
     }
 
     /// Everything that makes writing this disk unsafe, as sentences.
-    pub fn problems(&self, sys: &System, force: bool) -> Vec<String> {
+    pub fn problems(&self, sys: &System, disks: DiskPolicy) -> Vec<String> {
         let mut out = Vec::new();
         let mine: Vec<(u32, u32)> = std::iter::once(self.devnum)
             .chain(self.partitions.iter().map(|(_, d)| *d))
@@ -165,7 +166,7 @@ impl DiskInfo {
                 self.holders.join(", ")
             ));
         }
-        if !self.removable && !force {
+        if !self.removable && disks == DiskPolicy::RemovableOnly {
             out.push(format!(
                 "/dev/{} is not a removable disk (an internal disk?); pass --force if you are sure",
                 self.name
@@ -223,18 +224,12 @@ pub fn devnum_of(path: &Path) -> Result<(u32, u32)> {
     Ok((libc::major(rdev), libc::minor(rdev)))
 }
 
-/// Asks a yes/no question (`answer` is what the user must type). Without a
-/// terminal there is nobody to ask: the caller must pass --yes.
-pub fn confirm(question: &str, answer: &str) -> Result<()> {
-    if !std::io::stdin().is_terminal() {
-        bail!("{question} Not asking without a terminal: pass --yes to confirm");
-    }
-    eprint!("{question} Type {answer:?} to continue: ");
-    std::io::stderr().flush().ok();
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    ensure!(line.trim() == answer, "not confirmed; nothing was written");
-    Ok(())
+/// Which disks may be written: removable ones only, or (`--force`) internal
+/// disks too. Mounted disks and the root disk are refused either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskPolicy {
+    RemovableOnly,
+    AllowInternal,
 }
 
 // Linux ioctls (linux/fs.h): re-read the partition table; flush buffers.
@@ -252,16 +247,9 @@ fn ioctl(file: &File, request: libc::c_ulong) -> std::io::Result<()> {
     }
 }
 
-/// Writes `image` to the device at `path` after every check and the user's
-/// consent. Returns the bytes written.
-pub fn write(path: &Path, disk: &DiskInfo, plan: &Plan, image: &Image, yes: bool) -> Result<u64> {
-    eprintln!("mkstick: about to erase {}", disk.describe());
-    if !yes {
-        confirm(
-            &format!("Everything on /dev/{} will be lost.", disk.name),
-            &disk.name,
-        )?;
-    }
+/// Writes `image` to the device at `path`, checked by `problems` and
+/// consented to by the user. Returns the bytes written.
+pub fn write(path: &Path, disk: &DiskInfo, plan: &Plan, image: &Image) -> Result<u64> {
     // O_EXCL on a block device: the kernel refuses if anything has it open
     // exclusively (a mount, dm, md) — the race-free version of the checks above.
     let mut file = OpenOptions::new()
@@ -279,7 +267,8 @@ pub fn write(path: &Path, disk: &DiskInfo, plan: &Plan, image: &Image, yes: bool
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        let written = super::write_image(&mut file, image, false, &|n| bar.set_position(n))?;
+        let written =
+            super::write_image(&mut file, image, Backing::Stale, &|n| bar.set_position(n))?;
         bar.finish_and_clear();
         if let Err(e) = ioctl(&file, BLKRRPART) {
             eprintln!(
@@ -288,7 +277,7 @@ pub fn write(path: &Path, disk: &DiskInfo, plan: &Plan, image: &Image, yes: bool
         }
         // Drop cached pages so the read-back comes from the device itself.
         ioctl(&file, BLKFLSBUF).ok();
-        crate::verify::against_plan(&mut file, plan).context("reading the stick back")?;
+        crate::readback::verify::against_plan(&mut file, plan).context("reading the stick back")?;
         Ok(written)
     })();
     if let Err(err) = &result {
@@ -313,7 +302,7 @@ fn wipe_tables(file: &mut File, size: u64) -> Result<()> {
         body: vec![Extent::zeros(0, MIB), Extent::zeros(size - MIB, MIB)],
         table: vec![],
     };
-    super::write_image(file, &image, false, &|_| {})?;
+    super::write_image(file, &image, Backing::Stale, &|_| {})?;
     Ok(())
 }
 
@@ -394,9 +383,9 @@ mod tests {
         assert_eq!(info.serial, "0401abcd");
         assert_eq!(info.size_bytes, 61_440_000 * 512);
         assert!(
-            info.problems(&sys, false).is_empty(),
+            info.problems(&sys, DiskPolicy::RemovableOnly).is_empty(),
             "{:?}",
-            info.problems(&sys, false)
+            info.problems(&sys, DiskPolicy::RemovableOnly)
         );
         assert_eq!(
             info.describe(),
@@ -408,7 +397,7 @@ mod tests {
     fn a_mounted_stick_is_refused() {
         let (_d, sys) = fixture(true);
         let info = DiskInfo::probe(&sys, (8, 16)).unwrap();
-        let p = info.problems(&sys, true);
+        let p = info.problems(&sys, DiskPolicy::AllowInternal);
         assert!(
             p.iter().any(|m| m.contains("/media/user/STICK is mounted")),
             "{p:?}"
@@ -419,10 +408,10 @@ mod tests {
     fn the_root_disk_is_refused_even_with_force() {
         let (_d, sys) = fixture(false);
         let info = DiskInfo::probe(&sys, (259, 0)).unwrap();
-        let p = info.problems(&sys, true);
+        let p = info.problems(&sys, DiskPolicy::AllowInternal);
         assert!(p.iter().any(|m| m.contains("root filesystem")), "{p:?}");
         assert!(p.iter().any(|m| m.contains("swap")), "{p:?}");
-        let p = info.problems(&sys, false);
+        let p = info.problems(&sys, DiskPolicy::RemovableOnly);
         assert!(
             p.iter().any(|m| m.contains("not a removable disk")),
             "{p:?}"

@@ -13,16 +13,32 @@ pub struct Written {
     pub bytes_written: u64,
 }
 
-pub fn write(path: &Path, plan: &Plan, image: &Image, yes: bool) -> Result<Written> {
+/// Whether an image file would be created or replaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Destination {
+    New,
+    /// A file is there: replacing it needs the user's consent.
+    Existing,
+}
+
+/// Checks that `path` can take an image file, before anything is built.
+pub fn destination(path: &Path) -> Result<Destination> {
     if path.is_dir() {
         bail!(
             "{} is a directory; give an image file name such as stick.img",
             path.display()
         );
     }
-    if path.exists() && !yes {
-        super::blockdev::confirm(&format!("{} exists. Overwrite it?", path.display()), "y")?;
-    }
+    Ok(if path.exists() {
+        Destination::Existing
+    } else {
+        Destination::New
+    })
+}
+
+/// Writes `image` to `path` (replacing a file the user agreed to replace).
+pub fn write(path: &Path, plan: &Plan, image: &Image) -> Result<Written> {
+    destination(path)?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -35,8 +51,8 @@ pub fn write(path: &Path, plan: &Plan, image: &Image, yes: bool) -> Result<Writt
     let file = tmp.as_file_mut();
     file.set_len(image.disk_bytes)
         .context("sizing the image file")?;
-    let bytes_written = super::write_image(file, image, true, &|_| {})?;
-    crate::verify::against_plan(file, plan).context("reading the image back")?;
+    let bytes_written = super::write_image(file, image, super::Backing::FreshSparse, &|_| {})?;
+    crate::readback::verify::against_plan(file, plan).context("reading the image back")?;
     tmp.persist(path)
         .with_context(|| format!("renaming the finished image to {}", path.display()))?;
     Ok(Written { bytes_written })

@@ -3,7 +3,6 @@
 
 pub mod blockdev;
 pub mod image_file;
-pub mod io;
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
@@ -13,18 +12,26 @@ use anyhow::{Context, Result};
 use crate::image::Image;
 use crate::image::extent::{Chunk, Extent};
 
-/// Writes the filesystems, then the partition table, then syncs. With
-/// `fresh` (a new sparse file) zero runs are skipped: they are already zero.
-/// Returns the number of bytes written.
+/// What the target holds before the write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backing {
+    /// A new sparse file: it reads as zeros, so zero runs are skipped.
+    FreshSparse,
+    /// A device (or reused file) that may hold stale data: zeros are written.
+    Stale,
+}
+
+/// Writes the filesystems, then the partition table, then syncs. Returns the
+/// number of bytes written.
 pub fn write_image(
     file: &mut File,
     image: &Image,
-    fresh: bool,
+    backing: Backing,
     progress: &dyn Fn(u64),
 ) -> Result<u64> {
     let mut written = 0;
     for e in image.body.iter().chain(&image.table) {
-        written += write_extent(file, e, fresh)
+        written += write_extent(file, e, backing)
             .with_context(|| format!("writing {} bytes at offset {}", e.chunk.len(), e.offset))?;
         progress(written);
     }
@@ -34,9 +41,9 @@ pub fn write_image(
     Ok(written)
 }
 
-fn write_extent(file: &mut File, e: &Extent, fresh: bool) -> Result<u64> {
+fn write_extent(file: &mut File, e: &Extent, backing: Backing) -> Result<u64> {
     match &e.chunk {
-        Chunk::Zeros(_) if fresh => Ok(0),
+        Chunk::Zeros(_) if backing == Backing::FreshSparse => Ok(0),
         Chunk::Zeros(len) => {
             file.seek(SeekFrom::Start(e.offset))?;
             let zeros = vec![0u8; (*len).min(1 << 20) as usize];

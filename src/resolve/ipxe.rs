@@ -1,19 +1,11 @@
 //! Finding a stock iPXE EFI binary that can run `autoexec.ipxe`.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-pub use crate::mirror::layout::Arch;
-
-/// Where UEFI firmware looks on removable media.
-pub fn boot_path(arch: Arch) -> &'static str {
-    match arch {
-        Arch::Amd64 => "EFI/BOOT/BOOTX64.EFI",
-        Arch::Arm64 => "EFI/BOOT/BOOTAA64.EFI",
-    }
-}
+use crate::model::flatcar::Arch;
+use crate::plan::spec::IpxeBinary;
 
 /// Distribution install paths: Debian/Ubuntu, Fedora, Arch.
 fn distro_paths(arch: Arch) -> &'static [&'static str] {
@@ -30,14 +22,6 @@ fn distro_paths(arch: Arch) -> &'static [&'static str] {
             "/usr/share/ipxe/arm64/ipxe.efi",
         ],
     }
-}
-
-/// A validated iPXE binary, read into memory (about 1 MB).
-#[derive(Clone, Debug)]
-pub struct IpxeBinary {
-    pub arch: Arch,
-    pub source: PathBuf,
-    pub bytes: Arc<[u8]>,
 }
 
 const HOW_TO_GET: &str = "get a current iPXE EFI build: Debian 13 / Ubuntu 24.04+ package `ipxe` \

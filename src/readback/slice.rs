@@ -1,7 +1,9 @@
-//! I/O adapters for reading a stick back: a bounded window onto a partition,
-//! and a guard that refuses writes (the readers need `Write` in their bounds).
+//! A bounded, read-only window onto a partition: `fatfs` and `gpt` need
+//! `Write` in their bounds, and a stick being read back must never change.
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
+
+use crate::image::extent::seek_in;
 
 /// The bytes `start..start+len` of `inner`, as a stream of their own.
 #[derive(Debug)]
@@ -41,16 +43,6 @@ impl<T: Seek> Seek for Slice<T> {
         self.pos = seek_in(self.len, self.pos, pos)?;
         Ok(self.pos)
     }
-}
-
-/// The position `pos` resolves to in a stream of `len` bytes now at `current`.
-pub fn seek_in(len: u64, current: u64, pos: SeekFrom) -> io::Result<u64> {
-    match pos {
-        SeekFrom::Start(n) => Some(n),
-        SeekFrom::End(d) => len.checked_add_signed(d),
-        SeekFrom::Current(d) => current.checked_add_signed(d),
-    }
-    .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))
 }
 
 impl<T> Write for Slice<T> {

@@ -2,10 +2,10 @@
 
 use anyhow::{Result, bail, ensure};
 
-use crate::cli::{ArchChoice, Channel};
-use crate::mirror::layout::VersionSpec;
+use crate::model::flatcar::{ArchChoice, Channel, INITRD, KERNEL, VersionSpec, trim_base_url};
+use crate::model::stick::{OEM_CPIO_NAME, OEM_CPIO_PATH};
 
-const TEMPLATE: &str = include_str!("../ipxe/autoexec.ipxe.in");
+const TEMPLATE: &str = include_str!("../../ipxe/autoexec.ipxe.in");
 
 /// Whether Flatcar `version` copies an embedded `/usr/share/oem/config.ign`
 /// to Ignition at first boot (broken by the minimal initrd, fixed in stable
@@ -58,11 +58,6 @@ pub struct BootSettings {
     pub offline_dir: Option<String>,
 }
 
-pub const OEM_CPIO_PATH: &str = "mkstick/oem.cpio";
-pub const OEM_CPIO_NAME: &str = "oem.cpio";
-pub const KERNEL_NAME: &str = "flatcar_production_pxe.vmlinuz";
-pub const INITRD_NAME: &str = "flatcar_production_pxe_image.cpio.gz";
-
 /// Refuses characters iPXE would interpret (`${...}` expansion, quotes, spaces
 /// that split arguments) in a value placed on a script line.
 pub fn check_script_safe(what: &str, value: &str) -> Result<()> {
@@ -81,7 +76,7 @@ pub fn kernel_args(
     hostname: Option<&str>,
     ignition: &IgnitionSource,
 ) -> Vec<String> {
-    let mut args = vec![format!("initrd={INITRD_NAME}")];
+    let mut args = vec![format!("initrd={INITRD}")];
     if matches!(ignition, IgnitionSource::Embedded(_)) {
         args.push(format!("initrd={OEM_CPIO_NAME}"));
     }
@@ -124,8 +119,8 @@ pub fn render(s: &BootSettings) -> String {
             "\n# Offline first: Flatcar from this stick; on any failure, the network below.\n\
              echo mkstick: loading Flatcar from the stick\n\
              imgfree\n\
-             kernel --name {KERNEL_NAME} file:/{dir}/{KERNEL_NAME} {args} || goto net\n\
-             initrd --name {INITRD_NAME} file:/{dir}/{INITRD_NAME} || goto net\n\
+             kernel --name {KERNEL} file:/{dir}/{KERNEL} {args} || goto net\n\
+             initrd --name {INITRD} file:/{dir}/{INITRD} || goto net\n\
              {oem}\
              # iPXE's EFI build boots only with an open network device.\n\
              ifopen || echo mkstick: no network device open (${{errno}})\n\
@@ -134,14 +129,17 @@ pub fn render(s: &BootSettings) -> String {
             oem = oem.replace("goto failed", "goto net"),
         ),
     };
+    // The file names first: later values come from the user.
     TEMPLATE
+        .replace("@KERNEL@", KERNEL)
+        .replace("@INITRD@", INITRD)
         .replace("@OFFLINE@", &offline)
         .replace("@MKSTICK_VERSION@", env!("CARGO_PKG_VERSION"))
         .replace("@CHANNEL@", s.channel.as_str())
         .replace("@VERSION@", &s.version.to_string())
         .replace("@ARCH_NAME@", arch_name)
         .replace("@ARCH_SELECT@", &arch_select)
-        .replace("@BASE_URL@", s.base_url.trim_end_matches('/'))
+        .replace("@BASE_URL@", trim_base_url(&s.base_url))
         .replace("@KERNEL_ARGS@", &s.kernel_args.join(" "))
         .replace("@OEM_INITRD@", &oem)
 }

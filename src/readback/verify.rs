@@ -4,15 +4,16 @@
 use std::io::{Read, Seek};
 
 use anyhow::{Context, Result, bail, ensure};
-use sha2::{Digest, Sha256};
 
-use crate::image::gpt;
+use super::{PartitionEntry, open_fat};
 use crate::plan::{PartitionSpec, Plan, VolumePlan};
-use crate::target::io::Slice;
 
 /// Checks `dev` (an image file or device, positioned anywhere) against `plan`.
 pub fn against_plan<D: Read + Seek + std::fmt::Debug>(dev: &mut D, plan: &Plan) -> Result<()> {
-    let parts = gpt::read(Slice::new(&mut *dev, 0, plan.layout.disk_bytes))?;
+    let parts: Vec<_> = super::partitions(dev, plan.layout.disk_bytes)?
+        .into_iter()
+        .map(|p| (p.name, p.guid, p.start_bytes, p.size_bytes))
+        .collect();
     let want: Vec<_> = plan
         .layout
         .partitions()
@@ -29,9 +30,14 @@ pub fn against_plan<D: Read + Seek + std::fmt::Debug>(dev: &mut D, plan: &Plan) 
 }
 
 fn volume<D: Read + Seek>(dev: &mut D, part: &PartitionSpec, vol: &VolumePlan) -> Result<()> {
-    let slice = Slice::new(dev, part.start_bytes, part.size_bytes);
-    let fs = fatfs::FileSystem::new(slice, fatfs::FsOptions::new())
-        .context("mounting the FAT volume")?;
+    let entry = PartitionEntry {
+        name: part.name.clone(),
+        guid: part.guid,
+        type_guid: part.kind.gpt_type().guid,
+        start_bytes: part.start_bytes,
+        size_bytes: part.size_bytes,
+    };
+    let fs = open_fat(dev, &entry)?;
     let label = fs.volume_label();
     ensure!(
         label.trim_end() == vol.label,
@@ -39,7 +45,7 @@ fn volume<D: Read + Seek>(dev: &mut D, part: &PartitionSpec, vol: &VolumePlan) -
         vol.label
     );
     for f in &vol.files {
-        let got = sha256_of(&fs, &f.path)?;
+        let got = super::sha256_of(&fs, &f.path)?;
         if got != f.sha256 {
             bail!(
                 "{} reads back with sha256 {got}, expected {}",
@@ -49,24 +55,4 @@ fn volume<D: Read + Seek>(dev: &mut D, part: &PartitionSpec, vol: &VolumePlan) -
         }
     }
     Ok(())
-}
-
-/// SHA-256 (hex) of a file on a FAT volume.
-pub fn sha256_of<T: fatfs::ReadWriteSeek>(fs: &fatfs::FileSystem<T>, path: &str) -> Result<String> {
-    let mut file = fs
-        .root_dir()
-        .open_file(path)
-        .with_context(|| format!("opening {path}"))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .with_context(|| format!("reading {path}"))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
 }

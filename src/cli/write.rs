@@ -1,66 +1,11 @@
-//! The command line: the write arguments at the top level, plus subcommands.
+//! The write command's arguments (also the stick options of `qemu-test`).
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Args;
 
-/// Make a USB stick that boots diskless Flatcar Container Linux nodes over the
-/// network with iPXE, configured by Ignition, with a read-only secrets volume.
-///
-///   Write a stick:     sudo mkstick /dev/sdX
-///   Or an image file:  mkstick --image stick.img
-///   Preview the plan:  mkstick --image stick.img --dry-run
-#[derive(Debug, Parser)]
-#[command(
-    name = "mkstick",
-    verbatim_doc_comment,
-    version,
-    about,
-    args_conflicts_with_subcommands = true,
-    args_override_self = true,
-    after_long_help = secrets_help()
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<Command>,
-
-    #[command(flatten)]
-    pub write: WriteArgs,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Read a stick or image back: layout, boot script, manifest, secret key
-    /// names (never values), and whether it still matches its manifest.
-    Inspect(InspectArgs),
-    /// Transpile a Flatcar YAML config (Butane `variant: flatcar` or Container
-    /// Linux Config) to Ignition JSON.
-    Ignite(crate::ignite::IgniteArgs),
-    /// Download and verify Flatcar PXE releases into a local mirror.
-    Mirror(crate::mirror::MirrorArgs),
-    /// Print the secrets volume's schema as JSON Schema (or a Markdown table).
-    SecretsSchema(SecretsSchemaArgs),
-    /// Boot a stick in QEMU (UEFI): interactively, or as a pass/fail smoke test.
-    QemuTest(Box<crate::qemu::QemuTestArgs>),
-}
-
-#[derive(Debug, Args)]
-pub struct InspectArgs {
-    /// Image file or block device to read.
-    pub target: PathBuf,
-    /// Print machine-readable JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct SecretsSchemaArgs {
-    /// Print the Markdown table used in the README instead.
-    #[arg(long)]
-    pub markdown: bool,
-}
-
-pub use crate::mirror::layout::{ArchChoice, Channel};
+use crate::model::Sha256Digest;
+use crate::model::flatcar::{ArchChoice, Channel, DEFAULT_BASE_URL, VersionSpec};
 
 /// What to write and where. Every input is validated before anything is opened
 /// for writing.
@@ -104,7 +49,7 @@ pub struct WriteArgs {
         value_name = "VERSION",
         help_heading = "Flatcar"
     )]
-    pub flatcar_version: crate::mirror::layout::VersionSpec,
+    pub flatcar_version: VersionSpec,
 
     /// CPU architecture of the nodes.
     #[arg(long, value_enum, default_value_t = ArchChoice::Amd64, help_heading = "Flatcar")]
@@ -114,7 +59,7 @@ pub struct WriteArgs {
     /// The script appends /CHANNEL/ARCH-usr/VERSION/.
     #[arg(
         long,
-        default_value = "https://flatcar.cdn.cncf.io",
+        default_value = DEFAULT_BASE_URL,
         value_name = "URL",
         help_heading = "Flatcar"
     )]
@@ -236,7 +181,7 @@ pub struct WriteArgs {
 
     /// Expected SHA-256 of the --ipxe-url download.
     #[arg(long, value_name = "HEX", requires = "ipxe_url", help_heading = "iPXE")]
-    pub ipxe_sha256: Option<String>,
+    pub ipxe_sha256: Option<Sha256Digest>,
 
     // --- Layout ----------------------------------------------------------------
     /// Size of the EFI System Partition in MiB (FAT32: at least 33). Default:
@@ -254,34 +199,9 @@ pub struct WriteArgs {
     pub secrets_size: u64,
 }
 
-fn secrets_help() -> String {
+pub(super) fn secrets_help() -> String {
     format!(
         "Secrets volume (also read from the environment, as the seed scripts did):\n\n{}",
         crate::secrets::schema::markdown_table()
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn image_and_device_conflict() {
-        assert!(Cli::try_parse_from(["mkstick", "/dev/sdz", "--image", "x.img"]).is_err());
-        let cli =
-            Cli::try_parse_from(["mkstick", "--image", "x.img", "--k3s", "K3S_TOKEN=a"]).unwrap();
-        assert_eq!(cli.write.k3s, ["K3S_TOKEN=a"]);
-    }
-
-    #[test]
-    fn subcommands_parse() {
-        let cli = Cli::try_parse_from(["mkstick", "inspect", "x.img"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Inspect(_))));
-    }
 }

@@ -3,9 +3,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
-use crate::cli::WriteArgs;
+use super::write::WriteArgs;
+use crate::qemu::AccelChoice;
 
 /// Boot a stick in QEMU under UEFI firmware: interactively (serial console
 /// here, SSH forwarded), or as an offline pass/fail smoke test (--smoke).
@@ -91,25 +92,6 @@ pub struct QemuTestArgs {
     pub write: WriteArgs,
 }
 
-impl QemuTestArgs {
-    /// The guest architecture: the stick's (`--arch all` boots amd64).
-    pub fn arch(&self) -> Arch {
-        match self.write.arch {
-            crate::cli::ArchChoice::Arm64 => Arch::Arm64,
-            crate::cli::ArchChoice::Amd64 | crate::cli::ArchChoice::All => Arch::Amd64,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AccelChoice {
-    Auto,
-    Kvm,
-    Tcg,
-}
-
-pub use crate::mirror::layout::Arch;
-
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -143,7 +125,7 @@ mod tests {
         ]);
         assert_eq!(b.write.device, None);
         assert_eq!(b.write.k3s, ["K3S_TOKEN=t"]);
-        assert_eq!(b.arch(), super::Arch::Arm64);
+        assert_eq!(b.write.arch, crate::model::flatcar::ArchChoice::Arm64);
         assert_eq!(b.timeout, Some(30));
         assert!(
             Cli::try_parse_from(["mkstick", "qemu-test", "x.img", "--image", "y.img"]).is_err()

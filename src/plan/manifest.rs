@@ -4,7 +4,9 @@
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::plan::Plan;
+use crate::model::Sha256Digest;
+use crate::plan::bootscript::IgnitionSource;
+use crate::plan::{Plan, PlannedFile};
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Manifest {
@@ -33,23 +35,23 @@ pub struct FlatcarEntry {
 pub struct FileEntry {
     pub path: String,
     pub size: u64,
-    pub sha256: String,
+    pub sha256: Sha256Digest,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SecretsEntry {
     pub path: String,
     pub size: u64,
-    pub sha256: String,
+    pub sha256: Sha256Digest,
     pub keys: Vec<String>,
 }
 
 impl Manifest {
     pub fn of(plan: &Plan) -> Self {
-        let file = |f: &crate::plan::PlannedFile| FileEntry {
+        let file = |f: &PlannedFile| FileEntry {
             path: f.path.clone(),
             size: f.size,
-            sha256: f.sha256.clone(),
+            sha256: f.sha256,
         };
         Manifest {
             mkstick_version: env!("CARGO_PKG_VERSION").into(),
@@ -63,8 +65,8 @@ impl Manifest {
             },
             kernel_args: plan.boot.kernel_args.clone(),
             ignition: match &plan.boot.ignition {
-                crate::bootscript::IgnitionSource::Url(u) => format!("url {u}"),
-                crate::bootscript::IgnitionSource::Embedded(sha) => {
+                IgnitionSource::Url(u) => format!("url {u}"),
+                IgnitionSource::Embedded(sha) => {
                     format!("embedded sha256:{sha}")
                 }
             },
@@ -76,7 +78,7 @@ impl Manifest {
                 .map(|f| SecretsEntry {
                     path: f.path.clone(),
                     size: f.size,
-                    sha256: f.sha256.clone(),
+                    sha256: f.sha256,
                     keys: plan
                         .components
                         .iter()

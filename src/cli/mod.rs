@@ -1,0 +1,79 @@
+//! The command line: clap structs only, one file per command. The write
+//! arguments sit at the top level, the other commands are subcommands.
+
+pub mod inspect;
+pub mod qemu_test;
+pub mod secrets_schema;
+pub mod write;
+
+use clap::{Parser, Subcommand};
+
+use inspect::InspectArgs;
+use qemu_test::QemuTestArgs;
+use secrets_schema::SecretsSchemaArgs;
+use write::WriteArgs;
+
+/// Make a USB stick that boots diskless Flatcar Container Linux nodes over the
+/// network with iPXE, configured by Ignition, with a read-only secrets volume.
+///
+///   Write a stick:     sudo mkstick /dev/sdX
+///   Or an image file:  mkstick --image stick.img
+///   Preview the plan:  mkstick --image stick.img --dry-run
+#[derive(Debug, Parser)]
+#[command(
+    name = "mkstick",
+    verbatim_doc_comment,
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    args_override_self = true,
+    after_long_help = write::secrets_help()
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub write: WriteArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read a stick or image back: layout, boot script, manifest, secret key
+    /// names (never values), and whether it still matches its manifest.
+    Inspect(InspectArgs),
+    /// Transpile a Flatcar YAML config (Butane `variant: flatcar` or Container
+    /// Linux Config) to Ignition JSON.
+    Ignite(crate::ignite::IgniteArgs),
+    /// Download and verify Flatcar PXE releases into a local mirror.
+    Mirror(crate::mirror::MirrorArgs),
+    /// Print the secrets volume's schema as JSON Schema (or a Markdown table).
+    SecretsSchema(SecretsSchemaArgs),
+    /// Boot a stick in QEMU (UEFI): interactively, or as a pass/fail smoke test.
+    QemuTest(Box<QemuTestArgs>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn image_and_device_conflict() {
+        assert!(Cli::try_parse_from(["mkstick", "/dev/sdz", "--image", "x.img"]).is_err());
+        let cli =
+            Cli::try_parse_from(["mkstick", "--image", "x.img", "--k3s", "K3S_TOKEN=a"]).unwrap();
+        assert_eq!(cli.write.k3s, ["K3S_TOKEN=a"]);
+    }
+
+    #[test]
+    fn subcommands_parse() {
+        let cli = Cli::try_parse_from(["mkstick", "inspect", "x.img"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Inspect(_))));
+    }
+}

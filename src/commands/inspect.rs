@@ -1,0 +1,167 @@
+//! `mkstick inspect`: read a stick or image back without writing to it.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::cli::inspect::InspectArgs;
+use crate::model::stick::{AUTOEXEC_PATH, ESP_NAME, SECRETS_NAME};
+use crate::plan::manifest::Manifest;
+use crate::readback::{self, FileState, Stick};
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub partitions: Vec<Partition>,
+    pub script: Option<String>,
+    pub manifest: Option<Manifest>,
+    /// Secrets files and their key names (never values).
+    pub secrets: Vec<(String, Vec<String>)>,
+    /// Files whose contents differ from the manifest (empty: the stick matches).
+    pub mismatches: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Partition {
+    pub name: String,
+    pub guid: String,
+    pub start_bytes: u64,
+    pub size_bytes: u64,
+}
+
+pub fn run(args: &InspectArgs) -> Result<ExitCode> {
+    let report = inspect(&args.target)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(if report.mismatches.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub fn inspect(path: &std::path::Path) -> Result<Report> {
+    let stick = Stick::open(path)?;
+    let esp = stick.partition(ESP_NAME)?;
+    let sec = stick.partition(SECRETS_NAME)?;
+
+    let mut mismatches = Vec::new();
+    let esp_fs = stick
+        .fat(esp)
+        .context("mounting the EFI System Partition")?;
+    // An unreadable script is shown as absent; the manifest check reports it.
+    let script = readback::read_file(&esp_fs, AUTOEXEC_PATH)
+        .ok()
+        .flatten()
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let manifest = readback::manifest(&esp_fs)?;
+    match &manifest {
+        Some(m) => mismatches.extend(describe_mismatches(
+            "/",
+            readback::check_files(
+                &esp_fs,
+                m.esp_files.iter().map(|f| (f.path.as_str(), &f.sha256)),
+            ),
+        )),
+        None => mismatches.push("no /mkstick/manifest.json".into()),
+    }
+    drop(esp_fs);
+
+    let sec_fs = stick.fat(sec).context("mounting the secrets volume")?;
+    let mut secrets = Vec::new();
+    for entry in sec_fs.root_dir().iter().flatten() {
+        if entry.is_dir() || entry.file_name().starts_with('.') {
+            continue;
+        }
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut entry.to_file(), &mut text).ok();
+        secrets.push((entry.file_name(), crate::secrets::envfile::keys(&text)));
+    }
+    if let Some(m) = &manifest {
+        mismatches.extend(describe_mismatches(
+            "secrets/",
+            readback::check_files(
+                &sec_fs,
+                m.secrets_files.iter().map(|f| (f.path.as_str(), &f.sha256)),
+            ),
+        ));
+    }
+    Ok(Report {
+        partitions: stick
+            .partitions
+            .iter()
+            .map(|p| Partition {
+                name: p.name.clone(),
+                guid: p.guid.to_string(),
+                start_bytes: p.start_bytes,
+                size_bytes: p.size_bytes,
+            })
+            .collect(),
+        script,
+        manifest,
+        secrets,
+        mismatches,
+    })
+}
+
+fn describe_mismatches(prefix: &str, states: Vec<(&str, FileState)>) -> Vec<String> {
+    states
+        .into_iter()
+        .filter_map(|(path, state)| match state {
+            FileState::Matches => None,
+            FileState::Changed => Some(format!("{prefix}{path} changed since it was written")),
+            FileState::Missing => Some(format!("{prefix}{path} is missing")),
+        })
+        .collect()
+}
+
+pub fn render(r: &Report) -> String {
+    let mut s = String::from("Partitions:\n");
+    for p in &r.partitions {
+        s += &format!(
+            "  {:<8} {:>6} MiB at {:>4} MiB  GUID {}\n",
+            p.name,
+            p.size_bytes >> 20,
+            p.start_bytes >> 20,
+            p.guid
+        );
+    }
+    if let Some(m) = &r.manifest {
+        s += &format!(
+            "Written by mkstick {}: Flatcar {} {} ({}) from {}\nIgnition: {}\n",
+            m.mkstick_version,
+            m.flatcar.channel,
+            m.flatcar.version,
+            m.flatcar.arch,
+            m.flatcar.base_url,
+            m.ignition
+        );
+    }
+    s += "Secrets volume (key names only):\n";
+    for (file, keys) in &r.secrets {
+        let keys = if keys.is_empty() {
+            "(empty: component off)".to_string()
+        } else {
+            keys.join(", ")
+        };
+        s += &format!("  {file:<20} {keys}\n");
+    }
+    if let Some(script) = &r.script {
+        s += "Boot script (/autoexec.ipxe):\n";
+        for line in script.lines() {
+            s += &format!("  | {line}\n");
+        }
+    }
+    if r.mismatches.is_empty() {
+        s += "The stick matches its manifest.\n";
+    } else {
+        s += "The stick does NOT match its manifest:\n";
+        for m in &r.mismatches {
+            s += &format!("  - {m}\n");
+        }
+    }
+    s
+}

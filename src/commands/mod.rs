@@ -1,0 +1,27 @@
+//! Orchestration and printing, one module per command: each turns its clap
+//! arguments into the stages' typed inputs, runs the stages, and reports.
+//! Prompts live here, never in the stages.
+
+pub mod inspect;
+pub mod prompt;
+pub mod qemu_test;
+pub mod secrets_schema;
+pub mod write;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the command `cli` names.
+pub fn run(cli: &Cli) -> Result<ExitCode> {
+    match &cli.command {
+        None => write::run(&cli.write),
+        Some(Command::Inspect(args)) => inspect::run(args),
+        Some(Command::Ignite(args)) => crate::ignite::run(args),
+        Some(Command::Mirror(args)) => crate::mirror::run(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::QemuTest(args)) => qemu_test::run(args),
+        Some(Command::SecretsSchema(args)) => secrets_schema::run(args),
+    }
+}

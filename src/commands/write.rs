@@ -1,0 +1,188 @@
+//! The write command: request → spec → Plan → Image → target → read-back.
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+
+use super::prompt::{self, Consent};
+use crate::cli::write::WriteArgs;
+use crate::image::Image;
+use crate::model::stick::MIB;
+use crate::plan::Plan;
+use crate::resolve::{
+    self, Environment, IgnitionRequest, IpxeRequest, OfflineRequest, Request, SecretFlags,
+};
+use crate::target::blockdev::{self, DiskPolicy};
+use crate::target::image_file::{self, Destination};
+
+/// The stick the options describe, without where it goes.
+pub fn request(args: &WriteArgs) -> Request {
+    let ignition = match (&args.ignition_url, &args.ignition) {
+        (Some(url), _) => IgnitionRequest::Url(url.clone()),
+        (None, Some(path)) => IgnitionRequest::File(path.clone()),
+        (None, None) => IgnitionRequest::BuiltIn,
+    };
+    Request {
+        channel: args.channel,
+        flatcar_version: args.flatcar_version.clone(),
+        arch: args.arch,
+        base_url: args.base_url.clone(),
+        console: args.console.clone(),
+        ignition,
+        ssh_key: args.ssh_key.clone(),
+        hostname: args.hostname.clone(),
+        secrets: SecretFlags {
+            file: args.secrets.clone(),
+            k3s: args.k3s.clone(),
+            logexport_host: args.logexport_host.clone(),
+            logexport_port: args.logexport_port.clone(),
+            heartbeat_url: args.heartbeat_url.clone(),
+            namecheap_ddns_pass: args.namecheap_ddns_pass.clone(),
+            namecheap_ddns_interface: args.namecheap_ddns_interface.clone(),
+        },
+        offline: args.offline.then(|| OfflineRequest {
+            mirror: args.mirror.clone(),
+            keyring: args.keyring.clone(),
+        }),
+        ipxe: IpxeRequest {
+            amd64: args.ipxe_efi.clone(),
+            arm64: args.ipxe_efi_arm64.clone(),
+            download: args.ipxe_url.clone().zip(args.ipxe_sha256),
+        },
+        esp_size: args.esp_size,
+        secrets_size: args.secrets_size,
+    }
+}
+
+/// Prints the plan's warnings, as every command that builds a stick does.
+pub fn warn(prefix: &str, plan: &Plan) {
+    for w in &plan.warnings {
+        eprintln!("{prefix}: warning: {w}");
+    }
+}
+
+pub fn run(args: &WriteArgs) -> Result<ExitCode> {
+    let consent = if args.yes {
+        Consent::Given
+    } else {
+        Consent::Ask
+    };
+    let disks = if args.force {
+        DiskPolicy::AllowInternal
+    } else {
+        DiskPolicy::RemovableOnly
+    };
+    // A device's size bounds the plan; nothing is opened for writing yet.
+    let device = match (&args.device, &args.image) {
+        (Some(dev), _) => {
+            let sys = blockdev::System::live();
+            let info = blockdev::DiskInfo::probe(&sys, blockdev::devnum_of(dev)?)?;
+            let problems = info.problems(&sys, disks);
+            if !problems.is_empty() {
+                bail!(
+                    "refusing to write {}:\n  - {}",
+                    dev.display(),
+                    problems.join("\n  - ")
+                );
+            }
+            Some(info)
+        }
+        (None, Some(_)) => None,
+        (None, None) => {
+            bail!("say where to write: a DEVICE (sudo mkstick /dev/sdX) or --image FILE")
+        }
+    };
+    let env = Environment::current(device.as_ref().map(|d| d.size_bytes));
+    let plan = Plan::build(&resolve::resolve(&request(args), &env)?)?;
+    warn("mkstick", &plan);
+    if args.dry_run {
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&plan)?);
+        } else {
+            print!("{}", describe(&plan));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let image = Image::build(&plan)?;
+    let (target, written) = match (&args.device, &args.image, &device) {
+        (Some(dev), _, Some(info)) => {
+            eprintln!("mkstick: about to erase {}", info.describe());
+            prompt::confirm(
+                consent,
+                &format!("Everything on /dev/{} will be lost.", info.name),
+                &info.name,
+            )?;
+            (dev, blockdev::write(dev, info, &plan, &image)?)
+        }
+        (_, Some(path), _) => {
+            if image_file::destination(path)? == Destination::Existing {
+                prompt::confirm(
+                    consent,
+                    &format!("{} exists. Overwrite it?", path.display()),
+                    "y",
+                )?;
+            }
+            (path, image_file::write(path, &plan, &image)?.bytes_written)
+        }
+        _ => unreachable!("checked above"),
+    };
+    eprintln!(
+        "mkstick: wrote {}: {} MiB stick, {} KiB of data, verified by reading it back",
+        target.display(),
+        plan.layout.disk_bytes / MIB,
+        written / 1024
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The human-readable plan for --dry-run. Secret values never appear: the plan
+/// holds them only inside file contents, which are shown as sizes and hashes.
+pub fn describe(plan: &Plan) -> String {
+    let l = &plan.layout;
+    let mut s = format!(
+        "Stick: {} MiB, GPT (disk GUID {})\n",
+        l.disk_bytes / MIB,
+        l.disk_guid
+    );
+    for (p, v) in [(&l.esp, &plan.esp), (&l.secrets, &plan.secrets)] {
+        s += &format!(
+            "  {:<8} {:>5} MiB at {:>4} MiB  {} label {}  GUID {}\n",
+            p.name,
+            p.size_bytes / MIB,
+            p.start_bytes / MIB,
+            v.kind.as_str(),
+            v.label,
+            p.guid
+        );
+        for f in &v.files {
+            s += &format!(
+                "      /{:<24} {:>9} B  sha256 {}\n",
+                f.path,
+                f.size,
+                &f.sha256.to_string()[..16]
+            );
+        }
+    }
+    let b = &plan.boot;
+    s += &format!(
+        "Flatcar: {} {} ({}) from {}\nKernel arguments: {}\n",
+        b.channel.as_str(),
+        b.version,
+        b.arch.as_str(),
+        b.base_url,
+        b.kernel_args.join(" ")
+    );
+    s += "Components:\n";
+    for c in &plan.components {
+        let state = if c.enabled {
+            format!("on  ({})", c.keys.join(", "))
+        } else {
+            "off".into()
+        };
+        s += &format!("  {:<15} {state}\n", c.name);
+    }
+    for i in &plan.ipxe {
+        s += &format!("iPXE: {} → /{}\n", i.from, i.path);
+    }
+    s
+}

@@ -1,0 +1,664 @@
+//! Stage 2, pure: a [`spec::StickSpec`] → a validated [`Plan`], every byte of
+//! the stick decided before any target is opened. No I/O and no printing:
+//! warnings are returned in the plan for the command to show.
+
+pub mod bootscript;
+pub mod cpio;
+pub mod manifest;
+pub mod spec;
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail, ensure};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::mirror::Release;
+use crate::model::Sha256Digest;
+use crate::model::content::Chunk;
+use crate::model::fat::{DosTime, FatKind};
+use crate::model::flatcar::{INITRD, KERNEL, VersionSpec, trim_base_url};
+use crate::model::stick::{
+    AUTOEXEC_PATH, ESP_LABEL, ESP_NAME, MANIFEST_PATH, MIB, OEM_CONFIG, OEM_CPIO_PATH, PartKind,
+    SECRETS_LABEL, SECRETS_NAME, boot_path,
+};
+use crate::secrets;
+use bootscript::{BootSettings, IgnitionSource};
+use spec::{ConfigOrigin, IgnitionSpec, StickSpec};
+
+/// GPT needs 33 sectors at the end for its backup; we keep a whole MiB.
+const TAIL: u64 = MIB;
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PartitionSpec {
+    pub name: String,
+    pub kind: PartKind,
+    pub start_bytes: u64,
+    pub size_bytes: u64,
+    pub guid: Uuid,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DiskLayout {
+    pub disk_bytes: u64,
+    pub disk_guid: Uuid,
+    pub esp: PartitionSpec,
+    pub secrets: PartitionSpec,
+}
+
+impl DiskLayout {
+    pub fn partitions(&self) -> [&PartitionSpec; 2] {
+        [&self.esp, &self.secrets]
+    }
+
+    /// Bytes the layout needs: both partitions, 1 MiB aligned, plus the GPT tail.
+    pub fn min_bytes(esp_mib: u64, secrets_mib: u64) -> u64 {
+        MIB + (esp_mib + secrets_mib) * MIB + TAIL
+    }
+}
+
+/// A file the plan puts on a volume, with its hash for the manifest and read-back.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PlannedFile {
+    pub path: String,
+    pub size: u64,
+    pub sha256: Sha256Digest,
+    #[serde(skip)]
+    pub content: Chunk,
+}
+
+impl PlannedFile {
+    /// A file streamed from the host at write time, hashed when it was verified.
+    pub fn from_host(path: &str, f: &crate::mirror::VerifiedFile) -> Self {
+        PlannedFile {
+            path: path.to_string(),
+            size: f.size,
+            sha256: f.sha256,
+            content: Chunk::File {
+                path: f.path.clone(),
+                len: f.size,
+            },
+        }
+    }
+
+    pub fn new(path: &str, bytes: Vec<u8>) -> Self {
+        PlannedFile {
+            path: path.to_string(),
+            size: bytes.len() as u64,
+            sha256: Sha256Digest::of(&bytes),
+            content: Chunk::Bytes(Arc::from(bytes)),
+        }
+    }
+}
+
+/// A FAT volume: how to format it and what goes on it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct VolumePlan {
+    pub label: String,
+    pub kind: FatKind,
+    pub volume_id: u32,
+    pub files: Vec<PlannedFile>,
+    #[serde(skip)]
+    pub time: DosTime,
+}
+
+/// A component of the node and whether the stick turns it on.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ComponentStatus {
+    pub name: String,
+    pub file: String,
+    pub enabled: bool,
+    /// Key names only: values never leave the secrets volume.
+    pub keys: Vec<String>,
+}
+
+/// Every decision about the stick, validated.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Plan {
+    pub layout: DiskLayout,
+    pub esp: VolumePlan,
+    pub secrets: VolumePlan,
+    pub boot: BootSettings,
+    pub components: Vec<ComponentStatus>,
+    pub ipxe: Vec<IpxeSource>,
+    pub source_date_epoch: Option<u64>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct IpxeSource {
+    pub arch: crate::model::flatcar::Arch,
+    pub path: String,
+    pub from: String,
+}
+
+/// Serializes with `Display` (versions as "4593.2.5").
+pub fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+impl Plan {
+    pub fn build(spec: &StickSpec) -> Result<Plan> {
+        let mut warnings = Vec::new();
+        let sizes = &spec.sizes;
+        ensure!(
+            (3..=1024).contains(&sizes.secrets_mib),
+            "--secrets-size {} MiB: the secrets volume is FAT16, which needs 3 to 1024 MiB",
+            sizes.secrets_mib
+        );
+        // Without SOURCE_DATE_EPOCH the FAT epoch: the same inputs always give
+        // the same image.
+        let time = spec
+            .source_date_epoch
+            .map_or(DosTime::EPOCH, DosTime::from_unix);
+        let secrets = &spec.secrets;
+        warnings.extend(secrets.disabled.iter().map(|c| {
+            let keys: Vec<&str> = c.keys.iter().map(|k| k.name.as_str()).collect();
+            format!(
+                "{} is off: none of its keys ({}) were given",
+                c.name,
+                keys.join(", ")
+            )
+        }));
+
+        let esp_mib = esp_size(sizes.esp_mib, spec.offline.as_ref())?;
+        let disk_bytes = disk_bytes(sizes, esp_mib)?;
+        let (boot, oem) = boot(spec, &mut warnings)?;
+        let esp_files = esp_files(spec, &boot, oem);
+        let secret_files: Vec<PlannedFile> = secrets
+            .files()
+            .into_iter()
+            .map(|(name, body)| PlannedFile::new(name, body))
+            .collect();
+        let components = components(secrets);
+        let (layout, ids) = identity(&esp_files, &components, sizes, esp_mib, disk_bytes);
+        let mut plan = Plan {
+            layout,
+            esp: VolumePlan {
+                label: ESP_LABEL.into(),
+                kind: FatKind::Fat32,
+                volume_id: ids.esp,
+                files: esp_files,
+                time,
+            },
+            secrets: VolumePlan {
+                label: SECRETS_LABEL.into(),
+                kind: FatKind::Fat16,
+                volume_id: ids.secrets,
+                files: secret_files,
+                time,
+            },
+            boot,
+            components,
+            ipxe: spec
+                .ipxe
+                .iter()
+                .map(|b| IpxeSource {
+                    arch: b.arch,
+                    path: boot_path(b.arch).into(),
+                    from: b.source.display().to_string(),
+                })
+                .collect(),
+            source_date_epoch: spec.source_date_epoch,
+            warnings,
+        };
+        let manifest = manifest::Manifest::of(&plan);
+        plan.esp
+            .files
+            .push(PlannedFile::new(MANIFEST_PATH, manifest.to_bytes()));
+        Ok(plan)
+    }
+}
+
+/// FAT volume ids, derived like the GUIDs.
+struct VolumeIds {
+    esp: u32,
+    secrets: u32,
+}
+
+/// The boot settings (checked) and the embedded Ignition archive, if any.
+fn boot(spec: &StickSpec, warnings: &mut Vec<String>) -> Result<(BootSettings, Option<Vec<u8>>)> {
+    // Offline: the release on the stick decides the version (the online
+    // fallback boots the same one).
+    let offline = spec.offline.as_ref();
+    let version = match offline {
+        Some(r) => VersionSpec::Exact(r.version.clone()),
+        None => spec.flatcar.version.clone(),
+    };
+    if version == VersionSpec::Current {
+        warnings.push(
+            "--flatcar-version current: nodes boot whatever is current at boot time; pin a version \
+             for reproducible boots"
+                .into(),
+        );
+    }
+    let flatcar = &spec.flatcar;
+    check_flatcar(flatcar)?;
+    check_hostname(spec)?;
+    if spec.ssh_key.is_none() {
+        warnings.push(
+            "no --ssh-key / SSH_KEY_PATH: no SSH access unless the Ignition config adds keys"
+                .into(),
+        );
+    }
+    let (ignition, oem) = ignition(spec, &version, warnings)?;
+    let boot = BootSettings {
+        channel: flatcar.channel,
+        version,
+        arch: flatcar.arch,
+        base_url: trim_base_url(&flatcar.base_url).to_string(),
+        kernel_args: bootscript::kernel_args(
+            &flatcar.consoles,
+            spec.ssh_key.as_deref(),
+            spec.hostname.as_deref(),
+            &ignition,
+        ),
+        ignition,
+        offline_dir: offline.map(offline_dir),
+    };
+    Ok((boot, oem))
+}
+
+/// The disk layout with its GUIDs, and the volume ids.
+fn identity(
+    esp_files: &[PlannedFile],
+    components: &[ComponentStatus],
+    sizes: &spec::Sizes,
+    esp_mib: u64,
+    disk_bytes: u64,
+) -> (DiskLayout, VolumeIds) {
+    // Identity (GUIDs, volume ids) derives from public inputs only: a GUID
+    // is visible to anyone, so it must not be a hash of a secret.
+    let seed = identity_seed(
+        esp_files,
+        components,
+        esp_mib,
+        sizes.secrets_mib,
+        disk_bytes,
+    );
+    let id = |what: &str| Uuid::new_v5(&MKSTICK_NAMESPACE, format!("{seed}/{what}").as_bytes());
+    let volume_id = |what: &str| {
+        let b = id(what).into_bytes();
+        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    };
+    let layout = DiskLayout {
+        disk_bytes,
+        disk_guid: id("disk"),
+        esp: partition(ESP_NAME, PartKind::Esp, MIB, esp_mib, id("esp")),
+        secrets: partition(
+            SECRETS_NAME,
+            PartKind::Secrets,
+            MIB + esp_mib * MIB,
+            sizes.secrets_mib,
+            id("secrets"),
+        ),
+    };
+    let ids = VolumeIds {
+        esp: volume_id("esp-volume"),
+        secrets: volume_id("secrets-volume"),
+    };
+    (layout, ids)
+}
+
+fn partition(name: &str, kind: PartKind, start_bytes: u64, mib: u64, guid: Uuid) -> PartitionSpec {
+    PartitionSpec {
+        name: name.into(),
+        kind,
+        start_bytes,
+        size_bytes: mib * MIB,
+        guid,
+    }
+}
+
+/// The disk's size: the device's, or (an image file) just what the layout needs.
+fn disk_bytes(sizes: &spec::Sizes, esp_mib: u64) -> Result<u64> {
+    let need = DiskLayout::min_bytes(esp_mib, sizes.secrets_mib);
+    match sizes.disk_bytes {
+        None => Ok(need),
+        Some(have) if have >= need => Ok(have),
+        Some(have) => bail!(
+            "the device holds {} MiB but the stick needs {} MiB; use a larger stick or smaller --esp-size",
+            have / MIB,
+            need.div_ceil(MIB)
+        ),
+    }
+}
+
+/// Values that end up on script lines: valid, and inert to iPXE.
+fn check_flatcar(flatcar: &spec::FlatcarSpec) -> Result<()> {
+    secrets::format::check_url(&flatcar.base_url, &["http", "https"])
+        .with_context(|| format!("--base-url {:?}", flatcar.base_url))?;
+    bootscript::check_script_safe("--base-url", &flatcar.base_url)?;
+    for c in flatcar.consoles.split_whitespace() {
+        bootscript::check_script_safe("--console", c)?;
+    }
+    Ok(())
+}
+
+/// The host name's form, and the FQDN Namecheap DDNS needs.
+fn check_hostname(spec: &StickSpec) -> Result<()> {
+    let hostname = spec.hostname.as_deref();
+    if let Some(h) = hostname {
+        secrets::format::check_hostname(h)
+            .with_context(|| format!("--hostname / NODE_HOSTNAME {h:?}"))?;
+    }
+    if spec.secrets.is_enabled("namecheap-ddns") {
+        match hostname {
+            Some(h) if h.trim_end_matches('.').split('.').count() >= 3 => {}
+            _ => bail!(
+                "Namecheap DDNS updates HOST.DOMAIN.TLD from the node's name: set --hostname / \
+                 NODE_HOSTNAME to a FQDN like node1.example.com"
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Ignition: a URL, or a config embedded as an initrd (the archive returned).
+fn ignition(
+    spec: &StickSpec,
+    version: &VersionSpec,
+    warnings: &mut Vec<String>,
+) -> Result<(IgnitionSource, Option<Vec<u8>>)> {
+    match &spec.ignition {
+        IgnitionSpec::Url(url) => {
+            secrets::format::check_url(url, &["http", "https"])
+                .with_context(|| format!("--ignition-url / IGN_PATH {url:?}"))?;
+            bootscript::check_script_safe("--ignition-url", url)?;
+            Ok((IgnitionSource::Url(url.clone()), None))
+        }
+        IgnitionSpec::Embedded { config, origin } => {
+            bootscript::check_embedded_ignition(version, spec.flatcar.channel)?;
+            if *origin == ConfigOrigin::BuiltIn
+                && spec.secrets.is_enabled("k3s")
+                && let (release, None) = crate::ignite::default_config_k3s_release()
+            {
+                warnings.push(format!(
+                    "k3s will not start: the built-in node config has no sha512 pin for k3s \
+                     {release}, and nodes refuse an unpinned binary; run \
+                     `ignition/pin-k3s {release}` where GitHub is reachable and rebuild \
+                     mkstick, or pass --ignition with your own config"
+                ));
+            }
+            let archive = cpio::archive(&[(OEM_CONFIG, 0o600, config)]);
+            let sha = hex::encode(Sha256::digest(config));
+            Ok((IgnitionSource::Embedded(sha), Some(archive)))
+        }
+    }
+}
+
+/// The ESP's files, in write order (the manifest is added last, by the caller).
+fn esp_files(spec: &StickSpec, boot: &BootSettings, oem: Option<Vec<u8>>) -> Vec<PlannedFile> {
+    let mut files: Vec<PlannedFile> = spec
+        .ipxe
+        .iter()
+        .map(|b| PlannedFile::new(boot_path(b.arch), b.bytes.to_vec()))
+        .collect();
+    files.push(PlannedFile::new(
+        AUTOEXEC_PATH,
+        bootscript::render(boot).into_bytes(),
+    ));
+    if let Some(cpio) = oem {
+        files.push(PlannedFile::new(OEM_CPIO_PATH, cpio));
+    }
+    if let Some(r) = &spec.offline {
+        let dir = offline_dir(r);
+        for (name, f) in [(KERNEL, &r.kernel), (INITRD, &r.initrd)] {
+            files.push(PlannedFile::from_host(&format!("{dir}/{name}"), f));
+        }
+    }
+    files
+}
+
+/// Every component of the schema, on when the secrets give any of its keys.
+fn components(secrets: &secrets::SecretsVolume) -> Vec<ComponentStatus> {
+    secrets::schema::schema()
+        .components
+        .iter()
+        .map(|c| {
+            let keys: Vec<String> = secrets
+                .enabled
+                .iter()
+                .filter(|e| e.component.name == c.name)
+                .flat_map(|e| e.values.iter().map(|(k, _)| k.clone()))
+                .collect();
+            ComponentStatus {
+                name: c.name.clone(),
+                file: c.file.clone(),
+                enabled: !keys.is_empty(),
+                keys,
+            }
+        })
+        .collect()
+}
+
+/// Where an offline release sits on the ESP.
+fn offline_dir(r: &Release) -> String {
+    format!("flatcar/{}/{}", r.arch, r.version)
+}
+
+/// The ESP size in MiB: as asked, or 256 MiB, or (offline) room for the
+/// release twice over (a second version can be added before the first goes).
+fn esp_size(asked: Option<u64>, offline: Option<&Release>) -> Result<u64> {
+    let need = offline.map(|r| (2 * (r.kernel.size + r.initrd.size)).div_ceil(MIB) + 64);
+    let mib = match (asked, need) {
+        (Some(mib), Some(need)) if mib < need => bail!(
+            "--esp-size {mib} MiB cannot hold the offline release: it needs {need} MiB (two versions' room)"
+        ),
+        (Some(mib), _) => mib,
+        (None, Some(need)) => need.max(256),
+        (None, None) => 256,
+    };
+    ensure!(
+        (33..=65_536).contains(&mib),
+        "--esp-size {mib} MiB: the ESP is FAT32, which needs 33 to 65536 MiB"
+    );
+    Ok(mib)
+}
+
+/// Namespace for mkstick's v5 UUIDs.
+const MKSTICK_NAMESPACE: Uuid = Uuid::from_u128(0x6d6b_7374_6963_4b00_9a1e_0c5e_ed5f_1a57);
+
+fn identity_seed(
+    esp: &[PlannedFile],
+    components: &[ComponentStatus],
+    esp_mib: u64,
+    secrets_mib: u64,
+    disk_bytes: u64,
+) -> String {
+    let mut h = Sha256::new();
+    for f in esp {
+        h.update(f.path.as_bytes());
+        h.update(f.sha256.to_string().as_bytes());
+    }
+    for c in components {
+        h.update(c.keys.join(",").as_bytes());
+    }
+    h.update(format!("{esp_mib}/{secrets_mib}/{disk_bytes}").as_bytes());
+    hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spec::{FlatcarSpec, IpxeBinary, Sizes};
+    use super::*;
+    use crate::model::flatcar::{Arch, ArchChoice, Channel};
+    use crate::secrets::{Input, Inputs, Origin, Secret, SecretsVolume};
+
+    const IGN: &[u8] = br#"{"ignition":{"version":"3.3.0"}}"#;
+
+    fn secrets(vars: &[(&str, &str)]) -> SecretsVolume {
+        let inputs = Inputs {
+            flags: vars
+                .iter()
+                .map(|(k, v)| Input {
+                    key: (*k).into(),
+                    value: Secret::new(*v),
+                    origin: Origin::Flag("--test".into()),
+                })
+                .collect(),
+            ..Default::default()
+        };
+        SecretsVolume::from_inputs(&inputs).unwrap()
+    }
+
+    /// A spec as `resolve` would make it, entirely in memory.
+    fn spec(vars: &[(&str, &str)]) -> StickSpec {
+        StickSpec {
+            flatcar: FlatcarSpec {
+                channel: Channel::Stable,
+                version: "4593.2.5".parse().unwrap(),
+                arch: ArchChoice::Amd64,
+                base_url: "https://flatcar.cdn.cncf.io".into(),
+                consoles: "ttyS0,115200n8".into(),
+            },
+            ignition: IgnitionSpec::Embedded {
+                config: IGN.to_vec(),
+                origin: ConfigOrigin::User,
+            },
+            ssh_key: None,
+            hostname: None,
+            secrets: secrets(vars),
+            offline: None,
+            ipxe: vec![IpxeBinary {
+                arch: Arch::Amd64,
+                source: "/usr/lib/ipxe/ipxe-amd64.efi".into(),
+                bytes: Arc::from(&b"MZ autoexec.ipxe"[..]),
+            }],
+            sizes: Sizes {
+                esp_mib: None,
+                secrets_mib: 16,
+                disk_bytes: None,
+            },
+            source_date_epoch: None,
+        }
+    }
+
+    #[test]
+    fn plan_is_deterministic_and_lays_out_the_stick() {
+        let s = spec(&[("K3S_TOKEN", "t")]);
+        let p1 = Plan::build(&s).unwrap();
+        let p2 = Plan::build(&s).unwrap();
+        assert_eq!(p1.layout.disk_guid, p2.layout.disk_guid);
+        assert_eq!(p1.layout.esp.start_bytes, MIB);
+        assert_eq!(p1.layout.secrets.start_bytes, 257 * MIB);
+        assert_eq!(p1.layout.disk_bytes, 274 * MIB);
+        let paths: Vec<&str> = p1.esp.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "EFI/BOOT/BOOTX64.EFI",
+                "autoexec.ipxe",
+                "mkstick/oem.cpio",
+                "mkstick/manifest.json"
+            ]
+        );
+        assert!(p1.components[0].enabled);
+    }
+
+    #[test]
+    fn secrets_do_not_change_public_identity() {
+        let p1 = Plan::build(&spec(&[("K3S_TOKEN", "one")])).unwrap();
+        let p2 = Plan::build(&spec(&[("K3S_TOKEN", "two")])).unwrap();
+        assert_eq!(p1.layout.disk_guid, p2.layout.disk_guid);
+    }
+
+    #[test]
+    fn bad_inputs_are_rejected_before_anything_is_written() {
+        let with = |f: &dyn Fn(&mut StickSpec)| {
+            let mut s = spec(&[]);
+            f(&mut s);
+            s
+        };
+        let cases: Vec<(StickSpec, &str)> = vec![
+            (with(&|s| s.sizes.esp_mib = Some(32)), "--esp-size"),
+            (with(&|s| s.sizes.secrets_mib = 2), "--secrets-size"),
+            (
+                with(&|s| s.flatcar.version = "4000.0.0".parse().unwrap()),
+                "cannot read an embedded",
+            ),
+            (
+                with(&|s| s.hostname = Some("bad_name".into())),
+                "NODE_HOSTNAME",
+            ),
+            (
+                with(&|s| s.flatcar.base_url = "ftp://x".into()),
+                "--base-url",
+            ),
+            (
+                with(&|s| s.flatcar.consoles = "tty0 ${x}".into()),
+                "--console",
+            ),
+            (
+                with(&|s| s.sizes.disk_bytes = Some(100 * MIB)),
+                "the device holds 100 MiB",
+            ),
+        ];
+        for (bad, want) in cases {
+            let err = Plan::build(&bad).unwrap_err();
+            assert!(
+                format!("{err:#}").contains(want),
+                "want {want:?} in {err:#}"
+            );
+        }
+    }
+
+    #[test]
+    fn warnings_are_returned_not_printed() {
+        let mut s = spec(&[]);
+        s.flatcar.version = VersionSpec::Current;
+        let w = Plan::build(&s).unwrap().warnings;
+        assert!(w.iter().any(|w| w.contains("k3s is off")), "{w:?}");
+        assert!(w.iter().any(|w| w.contains("--flatcar-version current")));
+        assert!(w.iter().any(|w| w.contains("no --ssh-key")));
+        s.ssh_key = Some("ssh-ed25519 AAAA k".into());
+        let w = Plan::build(&s).unwrap().warnings;
+        assert!(!w.iter().any(|w| w.contains("no --ssh-key")));
+    }
+
+    #[test]
+    fn k3s_secrets_with_an_unpinned_default_config_are_warned_about() {
+        let pin_warning = |origin: ConfigOrigin, vars: &[(&str, &str)]| {
+            let mut s = spec(vars);
+            s.ignition = IgnitionSpec::Embedded {
+                config: IGN.to_vec(),
+                origin,
+            };
+            let p = Plan::build(&s).unwrap();
+            p.warnings
+                .iter()
+                .any(|w| w.contains("no sha512 pin for k3s"))
+        };
+        let unpinned = crate::ignite::default_config_k3s_release().1.is_none();
+        assert_eq!(
+            pin_warning(ConfigOrigin::BuiltIn, &[("K3S_TOKEN", "t")]),
+            unpinned
+        );
+        // Not when k3s is off, nor with the user's own config.
+        assert!(!pin_warning(ConfigOrigin::BuiltIn, &[]));
+        assert!(!pin_warning(ConfigOrigin::User, &[("K3S_TOKEN", "t")]));
+    }
+
+    #[test]
+    fn embedded_config_is_hashed_and_url_config_is_checked() {
+        let p = Plan::build(&spec(&[])).unwrap();
+        let want = hex::encode(Sha256::digest(IGN));
+        assert_eq!(p.boot.ignition, IgnitionSource::Embedded(want));
+        let mut s = spec(&[]);
+        s.ignition = IgnitionSpec::Url("https://example.com/n.ign".into());
+        let p = Plan::build(&s).unwrap();
+        assert!(!p.esp.files.iter().any(|f| f.path == OEM_CPIO_PATH));
+        s.ignition = IgnitionSpec::Url("file:///etc/n.ign".into());
+        let err = Plan::build(&s).unwrap_err();
+        assert!(format!("{err:#}").contains("--ignition-url"), "{err:#}");
+    }
+
+    #[test]
+    fn ddns_needs_a_fqdn() {
+        let mut s = spec(&[("NAMECHEAP_DDNS_PASS", "p")]);
+        s.hostname = Some("node1".into());
+        assert!(Plan::build(&s).is_err());
+        s.hostname = Some("node1.example.com".into());
+        assert!(Plan::build(&s).is_ok());
+    }
+}

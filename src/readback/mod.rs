@@ -1,0 +1,182 @@
+//! Stage 5: the one reader of a written stick (image file or device), used
+//! by verify-after-write, `inspect` and `qemu-test`. It reads the partition
+//! table and the FAT volumes through an independent implementation (`gpt`
+//! and `fatfs`, not our writer), and never writes.
+
+pub mod slice;
+pub mod verify;
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use sha2::Digest as _;
+use uuid::Uuid;
+
+use crate::model::Sha256Digest;
+use crate::plan::manifest::Manifest;
+pub use slice::Slice;
+
+const LBA: u64 = 512;
+
+/// One used entry of the partition table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionEntry {
+    pub name: String,
+    pub guid: Uuid,
+    pub type_guid: Uuid,
+    pub start_bytes: u64,
+    pub size_bytes: u64,
+}
+
+/// Reads the partition table of a disk image or device back.
+pub fn partitions<D: Read + Seek + std::fmt::Debug>(
+    dev: &mut D,
+    disk_bytes: u64,
+) -> Result<Vec<PartitionEntry>> {
+    let disk = gpt::GptConfig::new()
+        .writable(false)
+        .logical_block_size(gpt::disk::LogicalBlockSize::Lb512)
+        .open_from_device(Slice::new(dev, 0, disk_bytes))
+        .context("reading the GPT (is this a mkstick stick?)")?;
+    Ok(disk
+        .partitions()
+        .values()
+        .map(|p| PartitionEntry {
+            name: p.name.clone(),
+            guid: p.part_guid,
+            type_guid: p.part_type_guid.guid,
+            start_bytes: p.first_lba * LBA,
+            size_bytes: (p.last_lba + 1 - p.first_lba) * LBA,
+        })
+        .collect())
+}
+
+/// A FAT volume of a stick, read-only.
+pub type Fat<'a> = fatfs::FileSystem<Slice<&'a File>>;
+
+/// A stick opened read-only, with its partition table read.
+pub struct Stick {
+    file: File,
+    pub partitions: Vec<PartitionEntry>,
+}
+
+impl Stick {
+    pub fn open(path: &Path) -> Result<Stick> {
+        let mut file =
+            File::open(path).with_context(|| format!("opening {} read-only", path.display()))?;
+        let len = file
+            .metadata()
+            .with_context(|| format!("reading the size of {}", path.display()))?
+            .len();
+        // A block device reports size 0 in its metadata: ask it by seeking.
+        let len = match len {
+            0 => file
+                .seek(SeekFrom::End(0))
+                .with_context(|| format!("finding the size of {}", path.display()))?,
+            len => len,
+        };
+        let partitions =
+            partitions(&mut file, len).with_context(|| format!("{}", path.display()))?;
+        Ok(Stick { file, partitions })
+    }
+
+    /// The partition with GPT name `name`, or an error saying it is missing.
+    pub fn partition(&self, name: &str) -> Result<&PartitionEntry> {
+        self.partitions
+            .iter()
+            .find(|p| p.name == name)
+            .with_context(|| format!("no partition named {name:?}: not a mkstick stick"))
+    }
+
+    /// Mounts the FAT volume of `part`, read-only.
+    pub fn fat(&self, part: &PartitionEntry) -> Result<Fat<'_>> {
+        open_fat(&self.file, part)
+    }
+}
+
+/// Mounts the FAT volume of `part` on `dev`, read-only.
+pub fn open_fat<D: Read + Seek>(
+    dev: D,
+    part: &PartitionEntry,
+) -> Result<fatfs::FileSystem<Slice<D>>> {
+    fatfs::FileSystem::new(
+        Slice::new(dev, part.start_bytes, part.size_bytes),
+        fatfs::FsOptions::new(),
+    )
+    .with_context(|| format!("mounting the FAT volume of partition {:?}", part.name))
+}
+
+/// A file's bytes, or `None` when there is no such file.
+pub fn read_file<T: fatfs::ReadWriteSeek>(
+    fs: &fatfs::FileSystem<T>,
+    path: &str,
+) -> Result<Option<Vec<u8>>> {
+    match fs.root_dir().open_file(path) {
+        Ok(mut file) => {
+            let mut data = Vec::new();
+            file.read_to_end(&mut data)
+                .with_context(|| format!("reading /{path}"))?;
+            Ok(Some(data))
+        }
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err).with_context(|| format!("opening /{path}")),
+    }
+}
+
+/// SHA-256 of a file on a FAT volume, streamed.
+pub fn sha256_of<T: fatfs::ReadWriteSeek>(
+    fs: &fatfs::FileSystem<T>,
+    path: &str,
+) -> Result<Sha256Digest> {
+    let mut file = fs
+        .root_dir()
+        .open_file(path)
+        .with_context(|| format!("opening {path}"))?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("reading {path}"))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(Sha256Digest::from_slice(&h.finalize()).expect("SHA-256 is 32 bytes"))
+}
+
+/// How a file on the stick compares with what was recorded for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileState {
+    Matches,
+    Changed,
+    Missing,
+}
+
+/// The one manifest check: each `(path, sha256)` against volume `fs`.
+pub fn check_files<'a, T: fatfs::ReadWriteSeek>(
+    fs: &fatfs::FileSystem<T>,
+    files: impl IntoIterator<Item = (&'a str, &'a Sha256Digest)>,
+) -> Vec<(&'a str, FileState)> {
+    files
+        .into_iter()
+        .map(|(path, want)| {
+            let state = match sha256_of(fs, path) {
+                Ok(got) if got == *want => FileState::Matches,
+                Ok(_) => FileState::Changed,
+                Err(_) => FileState::Missing,
+            };
+            (path, state)
+        })
+        .collect()
+}
+
+/// The manifest on an ESP, parsed; `None` when there is none.
+pub fn manifest<T: fatfs::ReadWriteSeek>(fs: &fatfs::FileSystem<T>) -> Result<Option<Manifest>> {
+    read_file(fs, crate::model::stick::MANIFEST_PATH)?
+        .map(|b| Manifest::parse(&b))
+        .transpose()
+}
