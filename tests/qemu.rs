@@ -53,6 +53,10 @@ fn write_options(dir: &Path) -> Vec<String> {
         "K3S_TOKEN=smoke-token",
         "--k3s",
         "K3S_URL=https://10.0.0.1:6443",
+        "--k3s-version",
+        "v1.31.4+k3s1",
+        "--k3s-sha256",
+        "86bd33ebf64e01aaafb7dab419436ac025d04abd933bbbb124ddb25c30b59dd7",
         "--heartbeat-url",
         "https://hb.example.com/ping",
     ]

@@ -4,6 +4,7 @@
 //! this stage reads the environment or the file system for inputs.
 
 pub mod ipxe;
+pub mod k3s;
 pub mod sshkey;
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use crate::model::Sha256Digest;
 use crate::model::flatcar::{Arch, ArchChoice, Channel, VersionSpec};
 use crate::plan::spec::{ConfigOrigin, FlatcarSpec, IgnitionSpec, IpxeBinary, Sizes, StickSpec};
 use crate::secrets::{self, Input, Inputs, Origin, Secret, SecretsVolume};
+pub use k3s::K3sRequest;
 
 /// What the user asked for, as typed values (the write command's and
 /// qemu-test's options, without where to write).
@@ -30,6 +32,7 @@ pub struct Request {
     pub hostname: Option<String>,
     pub secrets: SecretFlags,
     pub offline: Option<OfflineRequest>,
+    pub k3s: K3sRequest,
     pub ipxe: IpxeRequest,
     pub esp_size: Option<u64>,
     pub secrets_size: u64,
@@ -120,6 +123,20 @@ pub fn resolve(req: &Request, env: &Environment) -> Result<StickSpec> {
         })?),
     };
     let secrets = read_secrets(&req.secrets, env)?;
+    // Only a stick that runs k3s needs its release, and so the network.
+    let k3s = match secrets.is_enabled("k3s") {
+        false => None,
+        true => {
+            let mirror = match &req.offline {
+                Some(o) => Some(mirror_dir(o, env)?),
+                None => None,
+            };
+            Some(
+                k3s::pin(&req.k3s, req.arch.arches(), mirror.as_deref())
+                    .context("pinning the k3s release (the stick has k3s settings)")?,
+            )
+        }
+    };
     let offline = match &req.offline {
         None => None,
         Some(o) => Some(offline_release(req, o, env)?),
@@ -153,6 +170,7 @@ pub fn resolve(req: &Request, env: &Environment) -> Result<StickSpec> {
         hostname: req.hostname.clone(),
         secrets,
         offline,
+        k3s,
         ipxe,
         sizes: Sizes {
             esp_mib: req.esp_size,
@@ -179,10 +197,7 @@ fn offline_release(req: &Request, o: &OfflineRequest, env: &Environment) -> Resu
     let [arch] = req.arch.arches() else {
         bail!("--offline carries one architecture's Flatcar; choose --arch amd64 or --arch arm64");
     };
-    let dir = match &o.mirror {
-        Some(dir) => dir.clone(),
-        None => env.cache_dir()?.join("mirror"),
-    };
+    let dir = mirror_dir(o, env)?;
     match Release::open(&dir, req.channel, *arch, &req.flatcar_version) {
         Ok(release) => Ok(release),
         Err(why) => {
@@ -199,6 +214,14 @@ fn offline_release(req: &Request, o: &OfflineRequest, env: &Environment) -> Resu
             mirror::ensure(&dir, req.channel, *arch, &req.flatcar_version, &opts)
                 .with_context(|| format!("getting Flatcar for --offline into {}", dir.display()))
         }
+    }
+}
+
+/// `--mirror`, or the download cache's `mirror` directory.
+fn mirror_dir(o: &OfflineRequest, env: &Environment) -> Result<PathBuf> {
+    match &o.mirror {
+        Some(dir) => Ok(dir.clone()),
+        None => Ok(env.cache_dir()?.join("mirror")),
     }
 }
 
