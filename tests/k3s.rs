@@ -364,3 +364,20 @@ fn the_mirror_serves_a_lan_and_pins_an_offline_stick() {
 fn upstream_is_gone(source: &K3sSource) {
     assert!(k3s::resolve(source, &[Arch::Amd64], &fetcher()).is_err());
 }
+
+#[test]
+fn a_server_that_answers_without_a_redirect_is_no_channel_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let channels = dir.path().join("v1-release/channels");
+    fs::create_dir_all(&channels).unwrap();
+    fs::write(channels.join("stable"), "<html>a web page</html>").unwrap();
+    let server = Server::start(dir.path());
+    let url = format!("{}/v1-release/channels", server.base);
+    let err = err_of(k3s::resolve(
+        &source("stable", &dead_url(), &url),
+        &[Arch::Amd64],
+        &fetcher(),
+    ));
+    assert!(err.contains("where a redirect was expected"), "{err}");
+    assert!(err.contains("--k3s-channel-url"), "{err}");
+}
