@@ -308,6 +308,11 @@ fn offline_carries_the_verified_binary_and_airgap_images() {
             .args(&args);
         cmd.output().unwrap()
     };
+    // Refused before any download: an offline stick has one architecture.
+    let err = failed(&offline(&["--arch", "all"]));
+    assert!(err.contains("choose --arch amd64"), "{err}");
+    assert!(k3s.hits().is_empty(), "{:?}", k3s.hits());
+
     ok(&offline(&[]));
     assert_eq!(
         c.read("esp", "/mkstick/k3s/k3s-amd64").unwrap(),

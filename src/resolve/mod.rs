@@ -128,7 +128,10 @@ pub fn resolve(req: &Request, env: &Environment) -> Result<StickSpec> {
         false => None,
         true => {
             let mirror = match &req.offline {
-                Some(o) => Some(mirror_dir(o, env)?),
+                // Checked first: nothing is downloaded for a stick refused anyway.
+                Some(o) => offline_arch(req)
+                    .and_then(|_| mirror_dir(o, env))
+                    .map(Some)?,
                 None => None,
             };
             Some(
@@ -194,11 +197,9 @@ fn read_ssh_key(path: &Path) -> Result<String> {
 /// The verified release for `--offline`: from the mirror directory if it is
 /// there and intact (no network), else downloaded and verified into it.
 fn offline_release(req: &Request, o: &OfflineRequest, env: &Environment) -> Result<Release> {
-    let [arch] = req.arch.arches() else {
-        bail!("--offline carries one architecture's Flatcar; choose --arch amd64 or --arch arm64");
-    };
+    let arch = offline_arch(req)?;
     let dir = mirror_dir(o, env)?;
-    match Release::open(&dir, req.channel, *arch, &req.flatcar_version) {
+    match Release::open(&dir, req.channel, arch, &req.flatcar_version) {
         Ok(release) => Ok(release),
         Err(why) => {
             // Progress, not a warning: the download that follows takes minutes.
@@ -211,9 +212,19 @@ fn offline_release(req: &Request, o: &OfflineRequest, env: &Environment) -> Resu
                 keyring: o.keyring.clone(),
                 ..mirror::MirrorOptions::new()?
             };
-            mirror::ensure(&dir, req.channel, *arch, &req.flatcar_version, &opts)
+            mirror::ensure(&dir, req.channel, arch, &req.flatcar_version, &opts)
                 .with_context(|| format!("getting Flatcar for --offline into {}", dir.display()))
         }
+    }
+}
+
+/// The one architecture an offline stick carries.
+fn offline_arch(req: &Request) -> Result<Arch> {
+    match req.arch.arches() {
+        [arch] => Ok(*arch),
+        _ => bail!(
+            "--offline carries one architecture's Flatcar; choose --arch amd64 or --arch arm64"
+        ),
     }
 }
 
