@@ -136,36 +136,65 @@ pub fn asset_url(base: &Url, tag: &Tag, asset: &str) -> Result<Url> {
 /// the release's checksum file, or takes the hand-pinned `--k3s-sha256`
 /// without touching the network.
 pub fn resolve(source: &K3sSource, arches: &[Arch], fetcher: &Fetcher) -> Result<K3sPin> {
+    if let Some(pin) = by_hand(source, arches)? {
+        return Ok(pin);
+    }
     let version = resolve_tag(source, fetcher)?;
     let mut binaries = Vec::with_capacity(arches.len());
     for &arch in arches {
-        let url = asset_url(&source.base_url, &version, binary_asset(arch))?;
-        let sha256 = match source.sha256 {
-            Some(hash) => {
-                ensure!(
-                    arches.len() == 1,
-                    "--k3s-sha256 pins one binary, but the stick serves {} architectures; \
-                     drop --k3s-sha256 (the hashes come from the release) or choose one --arch",
-                    arches.len()
-                );
-                hash
-            }
-            None => read_sha256(fetcher, &source.base_url, &version, arch)?,
-        };
-        binaries.push(PinnedBinary { arch, url, sha256 });
+        binaries.push(PinnedBinary {
+            arch,
+            url: asset_url(&source.base_url, &version, binary_asset(arch))?,
+            sha256: read_sha256(fetcher, &source.base_url, &version, arch)?,
+        });
     }
     Ok(K3sPin { version, binaries })
+}
+
+/// The pin `--k3s-sha256` gives, with no network and no HTTP client;
+/// `None` without it. It needs a tag and one architecture.
+pub fn by_hand(source: &K3sSource, arches: &[Arch]) -> Result<Option<K3sPin>> {
+    let Some(sha256) = source.sha256 else {
+        return Ok(None);
+    };
+    let VersionSpec::Tag(version) = &source.version else {
+        return given_tag(&source.version).map(|_| None);
+    };
+    let [arch] = arches else {
+        bail!(
+            "--k3s-sha256 pins one binary, but the stick serves {} architectures; \
+             drop --k3s-sha256 (the hashes come from the release) or choose one --arch",
+            arches.len()
+        );
+    };
+    Ok(Some(K3sPin {
+        version: version.clone(),
+        binaries: vec![PinnedBinary {
+            arch: *arch,
+            url: asset_url(&source.base_url, version, binary_asset(*arch))?,
+            sha256,
+        }],
+    }))
+}
+
+/// The tag named by hand; a channel is an error when pinned by hand.
+fn given_tag(version: &VersionSpec) -> Result<Tag> {
+    match version {
+        VersionSpec::Tag(tag) => Ok(tag.clone()),
+        VersionSpec::Channel(c) => bail!(
+            "--k3s-sha256 pins the binary of one release, but --k3s-version names the channel \
+             \"{c}\", whose release changes; name the release tag (--k3s-version v1.31.4+k3s1)"
+        ),
+    }
 }
 
 /// The tag to pin: as given, or what the channel names today.
 pub fn resolve_tag(source: &K3sSource, fetcher: &Fetcher) -> Result<Tag> {
     match &source.version {
-        VersionSpec::Tag(tag) => Ok(tag.clone()),
-        VersionSpec::Channel(c) if source.sha256.is_some() => bail!(
-            "--k3s-sha256 pins the binary of one release, but --k3s-version names the channel \
-             \"{c}\", whose release changes; name the release tag (--k3s-version v1.31.4+k3s1)"
-        ),
-        VersionSpec::Channel(c) => channel::resolve(fetcher, &source.channel_url, c),
+        VersionSpec::Channel(c) if source.sha256.is_none() => {
+            channel::resolve(fetcher, &source.channel_url, c)
+        }
+        version => given_tag(version),
     }
 }
 

@@ -36,11 +36,11 @@ pub fn pin(req: &K3sRequest, arches: &[Arch], mirror: Option<&Path>) -> Result<K
     };
     match mirror {
         None => {
-            let fetcher = Fetcher::new(Progress::stderr())?;
-            Ok(K3sSpec {
-                pin: k3s::resolve(&source, arches, &fetcher)?,
-                carried: None,
-            })
+            let pin = match k3s::pin::by_hand(&source, arches)? {
+                Some(pin) => pin,
+                None => k3s::resolve(&source, arches, &Fetcher::new(Progress::stderr())?)?,
+            };
+            Ok(K3sSpec { pin, carried: None })
         }
         Some(dir) => {
             let (pin, release) = crate::mirror::k3s::pin_from_mirror(
