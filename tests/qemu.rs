@@ -239,7 +239,9 @@ fn smoke_passes_on_a_stick_built_from_the_write_options() {
         stdout.contains("expect cmdline initrd=oem.cpio"),
         "{stdout}"
     );
-    assert_eq!(stdout.matches("expect secret ").count(), 4, "{stdout}");
+    // The four env files, and k3s's pinned release (k3s is on).
+    assert_eq!(stdout.matches("expect secret ").count(), 5, "{stdout}");
+    assert!(stdout.contains("expect secret k3s_release "), "{stdout}");
     let timings = stdout
         .lines()
         .find(|l| l.starts_with("qemu-test: timings"))
