@@ -4,6 +4,11 @@
 //! Run: `cargo bench --bench fetch` (MKSTICK_BENCH_MB=400 by default).
 //! The file is served by an in-process tiny_http server; both clients write
 //! to the same temporary directory. Best of 3 runs each.
+//!
+//! Then the cost of using the mirror offline: `Release::open` re-verifies the
+//! kernel and initrd against their OpenPGP signatures (and the initrd's
+//! SHA-512 DIGESTS) on every use, against `sha256sum` of the same files (the
+//! one pass the old bookkeeping check made).
 
 #[path = "support/peak_rss.rs"]
 mod peak_rss;
@@ -13,7 +18,9 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::fixture::{Fixture, INITRD, VERSION};
+use mkstick::fetch::{Progress, RetryPolicy};
+use mkstick::mirror::{Arch, Channel, MirrorOptions, Release, VersionSpec};
+use support::fixture::{Fixture, INITRD, KERNEL, VERSION};
 use support::server::Server;
 
 fn main() {
@@ -45,8 +52,12 @@ fn main() {
         peak_kib = peak_kib.max(kib);
         assert!(status.success(), "mkstick mirror failed");
         mkstick.push(start.elapsed());
-        std::fs::remove_dir_all(&dir).ok();
+        if i < 2 {
+            std::fs::remove_dir_all(&dir).ok();
+        }
     }
+    let mirrored = fx.dir.path().join("mirror2");
+    let (open, sha256sum) = reverify(&fx, &mirrored);
 
     let mut curl = Vec::new();
     for _ in 0..3 {
@@ -88,4 +99,48 @@ fn main() {
         "mkstick peak RSS: {:.1} MiB (target < 64 MiB)",
         peak_kib as f64 / 1024.0
     );
+    println!(
+        "offline re-verification (Release::open): {:7.3} s; sha256sum of the same files: {:7.3} s",
+        open.as_secs_f64(),
+        sha256sum.as_secs_f64()
+    );
+    println!(
+        "re-verification ratio open/sha256sum: {:.2}",
+        open.as_secs_f64() / sha256sum.as_secs_f64()
+    );
+}
+
+/// Best of 3: `Release::open` on the mirror, and `sha256sum` of its files.
+fn reverify(fx: &Fixture, mirror: &std::path::Path) -> (Duration, Duration) {
+    let opts = MirrorOptions {
+        base_url: "http://127.0.0.1:9".into(),
+        keyring: Some(fx.keyring()),
+        key_url: String::new(),
+        fingerprint: fx.fingerprint().parse().unwrap(),
+        progress: Progress::hidden(),
+        retry: RetryPolicy::default(),
+    };
+    let version = VersionSpec::Exact(VERSION.parse().unwrap());
+    let release_dir = mirror.join("stable/amd64-usr").join(VERSION);
+    let mut open = Vec::new();
+    let mut sum = Vec::new();
+    for _ in 0..3 {
+        let start = Instant::now();
+        Release::open(mirror, Channel::Stable, Arch::Amd64, &version, &opts)
+            .expect("re-verifying the mirror");
+        open.push(start.elapsed());
+        let start = Instant::now();
+        let status = Command::new("sha256sum")
+            .arg(release_dir.join(KERNEL))
+            .arg(release_dir.join(INITRD))
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("running sha256sum");
+        assert!(status.success());
+        sum.push(start.elapsed());
+    }
+    (
+        open.iter().min().copied().unwrap_or_default(),
+        sum.iter().min().copied().unwrap_or_default(),
+    )
 }

@@ -81,8 +81,16 @@ fn good_download_verifies_records_and_links_current() {
         manifest["files"][KERNEL]["signature"],
         "flatcar_production_image.vmlinuz.sig"
     );
+    let opts = options(&fx, &server);
     drop(server);
-    let opened = Release::open(&fx.mirror(), Channel::Stable, Arch::Amd64, &current()).unwrap();
+    let opened = Release::open(
+        &fx.mirror(),
+        Channel::Stable,
+        Arch::Amd64,
+        &current(),
+        &opts,
+    )
+    .unwrap();
     assert_eq!(opened, release);
     // The key was cached in the mirror for the next run.
     assert!(fx.mirror().join(".mkstick/image-signing-key.asc").is_file());
@@ -129,7 +137,16 @@ fn bad_signature_is_refused_and_deleted() {
     );
     let dir = fx.mirrored("");
     assert!(!dir.join(INITRD).exists() && !dir.join(format!("{INITRD}.part")).exists());
-    assert!(Release::open(&fx.mirror(), Channel::Stable, Arch::Amd64, &exact()).is_err());
+    assert!(
+        Release::open(
+            &fx.mirror(),
+            Channel::Stable,
+            Arch::Amd64,
+            &exact(),
+            &options(&fx, &server)
+        )
+        .is_err()
+    );
 }
 
 #[test]
@@ -256,9 +273,16 @@ fn open_notices_a_modified_file() {
     fs::write(&release.kernel.path, &bytes).unwrap();
     let msg = format!(
         "{:#}",
-        Release::open(&fx.mirror(), Channel::Stable, Arch::Amd64, &exact()).unwrap_err()
+        Release::open(
+            &fx.mirror(),
+            Channel::Stable,
+            Arch::Amd64,
+            &exact(),
+            &options(&fx, &server)
+        )
+        .unwrap_err()
     );
-    assert!(msg.contains("changed since it was verified"), "{msg}");
+    assert!(msg.contains("fails its OpenPGP signature check"), "{msg}");
     // ensure() repairs it, downloading only the damaged file.
     server.clear();
     ensure(&fx, &server, &exact()).unwrap();

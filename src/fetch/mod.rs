@@ -18,8 +18,14 @@ use anyhow::{Context, Result, bail};
 use sha2::Digest as _;
 
 pub use crate::model::digest::{Sha256Digest, Sha512Digest};
+pub use client::check_http_url;
 pub use progress::Progress;
 pub use transfer::{Fetcher, PartFile, RetryPolicy};
+
+/// The most [`download_sha256`] takes when the caller knows no tighter
+/// bound: room for the largest pinned asset mkstick fetches (k3s' air-gap
+/// image archive, a few hundred MB), not for a server that never stops.
+pub const PINNED_DOWNLOAD_LIMIT: u64 = 2 * 1024 * 1024 * 1024;
 
 use inspect::{Sha256Hasher, Worker};
 
@@ -40,6 +46,17 @@ pub fn download_sha256_with(
     expected: &Sha256Digest,
     cache_dir: &Path,
 ) -> Result<PathBuf> {
+    download_sha256_within(fetcher, url, expected, cache_dir, PINNED_DOWNLOAD_LIMIT)
+}
+
+/// [`download_sha256_with`] refusing a body of more than `limit` bytes.
+pub fn download_sha256_within(
+    fetcher: &Fetcher,
+    url: &str,
+    expected: &Sha256Digest,
+    cache_dir: &Path,
+    limit: u64,
+) -> Result<PathBuf> {
     fs::create_dir_all(cache_dir)
         .with_context(|| format!("creating the download cache {}", cache_dir.display()))?;
     let dest = cache_dir.join(format!("{expected}-{}", file_name_of(url)));
@@ -52,7 +69,7 @@ pub fn download_sha256_with(
             .with_context(|| format!("removing the damaged cache file {}", dest.display()))?;
     }
     let hasher = Worker::spawn(Sha256Hasher::default());
-    let part = fetcher.download(url, &dest, &[&hasher])?;
+    let part = fetcher.download(url, &dest, limit, &[&hasher])?;
     let actual = hasher.finish()?;
     if actual != *expected {
         let len = part.len();

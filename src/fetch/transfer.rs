@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{CONNECTION, CONTENT_LENGTH, CONTENT_RANGE, RANGE};
@@ -109,21 +109,39 @@ impl Fetcher {
 
     /// Streams `url` into `dest` + `.part`, handing every byte to `feeds`.
     ///
+    /// `limit` bounds the body: a server that announces or sends more is
+    /// refused (the transfer stops one byte past it), so a hostile mirror
+    /// cannot fill the disk. A `.part` that is not a plain file of our own
+    /// (a symlink, a FIFO, a device, a hard link) is refused, never followed.
+    ///
     /// A `.part` left by an interrupted run is resumed: its bytes are fed
     /// from disk and only the rest is requested. The caller decides, after
     /// checking what the feeds computed, whether to [`PartFile::commit`] or
     /// [`PartFile::discard`]. Returns once every byte has been fed; the
     /// feeds' workers may still be hashing the last chunks.
-    pub fn download(&self, url: &str, dest: &Path, feeds: &[&dyn Feed]) -> Result<PartFile> {
+    pub fn download(
+        &self,
+        url: &str,
+        dest: &Path,
+        limit: u64,
+        feeds: &[&dyn Feed],
+    ) -> Result<PartFile> {
         let part = part_path(dest);
         let name = dest
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| url.to_owned());
-        let mut state = State::open(&part, feeds)
+        let mut state = State::open(&part, limit, feeds)
             .with_context(|| format!("opening {} for writing", part.display()))?;
         let bar = self.progress.file(&name, None);
         let known_len = self.content_length(url);
+        if let Some(len) = known_len.filter(|&len| len > limit) {
+            bar.finish();
+            bail!(
+                "{url}: the server announces {len} bytes, more than the {limit} allowed for \
+                 {name}; refusing it"
+            );
+        }
         if let Some(len) = known_len {
             bar.set_len(len);
             self.progress.expect(len);
@@ -136,6 +154,10 @@ impl Fetcher {
             result
         });
         bar.finish();
+        if result.is_err() && state.written > state.cap {
+            // An overlong body is no partial download worth resuming.
+            let _ = fs::remove_file(&part);
+        }
         result.with_context(|| format!("downloading {url}"))?;
         Ok(PartFile {
             part,
@@ -164,7 +186,14 @@ impl Fetcher {
         if own_connection {
             req = req.header(CONNECTION, "close");
         }
-        req.send().map_err(|e| Failure::Retry(anyhow!(e)))
+        req.send().map_err(|e| {
+            // A refused redirect or an unusable URL fails the same way every time.
+            if e.is_redirect() || e.is_builder() {
+                Failure::Fatal(anyhow!(e))
+            } else {
+                Failure::Retry(anyhow!(e))
+            }
+        })
     }
 
     /// One request: resume from what is on disk, stream the rest.
@@ -213,6 +242,15 @@ impl Fetcher {
         // A chunked reply announces no length; the HEAD reply's length still
         // tells a complete body from one cut short.
         let total = total.or(known_len);
+        if let Some(total) = total.filter(|&t| t > state.limit) {
+            return Err(Failure::Fatal(anyhow!(
+                "the server announces {total} bytes, more than the {} allowed for it",
+                state.limit
+            )));
+        }
+        // Never take more than announced (or than the limit): one byte past
+        // it is enough to refuse the reply.
+        state.cap = total.unwrap_or(state.limit).min(state.limit);
         if let (Some(total), false) = (total, *announced) {
             bar.set_len(total);
             self.progress.expect(total);
@@ -226,9 +264,11 @@ impl Fetcher {
                 total
             ))),
             Some(total) if state.written > total => Err(Failure::Fatal(anyhow!(
-                "the server sent {} bytes, more than the {} it announced",
-                state.written,
-                total
+                "the server sent more than the {total} bytes it announced; cut off and refused"
+            ))),
+            _ if state.written > state.limit => Err(Failure::Fatal(anyhow!(
+                "the server sent more than the {} bytes allowed for it; cut off and refused",
+                state.limit
             ))),
             _ => Ok(()),
         }
@@ -271,24 +311,32 @@ struct State<'a> {
     fed: u64,
     /// Bytes of the current body to drop (already fed from an earlier attempt).
     skip: u64,
+    /// The most this download may hold.
+    limit: u64,
+    /// Where to stop the current body: its announced total or `limit`
+    /// (one byte more is read, to tell a longer body from an exact one).
+    cap: u64,
     feeds: &'a [&'a dyn Feed],
 }
 
 impl<'a> State<'a> {
-    fn open(path: &Path, feeds: &'a [&'a dyn Feed]) -> Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+    fn open(path: &Path, limit: u64, feeds: &'a [&'a dyn Feed]) -> Result<Self> {
+        let file = open_part(path)?;
         let written = file.metadata()?.len();
+        ensure!(
+            written <= limit,
+            "{} holds {written} bytes, more than the {limit} allowed for this download; \
+             delete it",
+            path.display()
+        );
         Ok(Self {
             file,
             path: path.to_owned(),
             written,
             fed: 0,
             skip: 0,
+            limit,
+            cap: limit,
             feeds,
         })
     }
@@ -338,7 +386,12 @@ impl<'a> State<'a> {
     fn stream(&mut self, body: &mut Response, bar: &FileProgress) -> Result<(), Failure> {
         self.file.seek(SeekFrom::Start(self.written))?;
         loop {
-            let (mut chunk, error) = match read_chunk(body) {
+            // Stop one byte past the cap: enough to refuse an overlong body.
+            let room = (self.cap + 1 + self.skip).saturating_sub(self.written);
+            if room == 0 {
+                return Ok(());
+            }
+            let (mut chunk, error) = match read_chunk(&mut body.by_ref().take(room)) {
                 Ok(chunk) if chunk.is_empty() => return Ok(()),
                 Ok(chunk) => (chunk, None),
                 Err(PartialRead { bytes, error }) => (bytes, Some(error)),
@@ -408,6 +461,20 @@ fn read_small(resp: Response, url: &str, limit: u64) -> Result<Vec<u8>, Failure>
 
 fn status_failure(resp: &Response, url: &str) -> Failure {
     let status = resp.status();
+    if status.is_redirection() {
+        // A redirect the client did not follow: its target is no HTTP(S) URL.
+        let to: String = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .map(|v| {
+                String::from_utf8_lossy(v.as_bytes())
+                    .chars()
+                    .take(300)
+                    .collect()
+            })
+            .unwrap_or_default();
+        return Failure::Fatal(anyhow!(super::client::refused_redirect(url, &to)));
+    }
     let error = anyhow!("{url}: HTTP {status}");
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         Failure::Retry(error)
@@ -442,6 +509,73 @@ fn parse_content_range(value: &str) -> Option<ContentRange> {
         r => r.split_once('-')?.0.parse().ok()?,
     };
     Some(ContentRange { start, total })
+}
+
+/// Opens `NAME.part` for writing without following a link or blocking on a
+/// FIFO: a new file is created exclusively (mode 0644); an existing one must
+/// be a regular file with no other hard link, or it is refused and named.
+fn open_part(path: &Path) -> Result<File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    let existing = match fs::symlink_metadata(path) {
+        Ok(meta) => Some(meta),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(meta) = &existing {
+        refuse_unless_plain(path, meta)?;
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(existing.is_none())
+        .mode(0o644)
+        .custom_flags(flags)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => anyhow!(
+                "{} is a symbolic link; refusing to write through it (remove it)",
+                path.display()
+            ),
+            _ => anyhow!(e),
+        })?;
+    // What was opened, not what was looked at: the path may have changed since.
+    let meta = file.metadata()?;
+    refuse_unless_plain(path, &meta)?;
+    ensure!(
+        meta.nlink() == 1,
+        "{} has {} hard links; refusing to write to a file shared with another name \
+         (remove it)",
+        path.display(),
+        meta.nlink()
+    );
+    Ok(file)
+}
+
+fn refuse_unless_plain(path: &Path, meta: &fs::Metadata) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let ft = meta.file_type();
+    let kind = if ft.is_file() {
+        return Ok(());
+    } else if ft.is_symlink() {
+        "a symbolic link"
+    } else if ft.is_dir() {
+        "a directory"
+    } else if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else {
+        "not a regular file"
+    };
+    bail!(
+        "{} is {kind}, not a partial download; refusing to write through it (remove it)",
+        path.display()
+    )
 }
 
 fn part_path(dest: &Path) -> PathBuf {

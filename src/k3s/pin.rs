@@ -14,7 +14,7 @@ use crate::model::flatcar::Arch;
 /// Where k3s's GitHub releases are downloaded from: `<base>/<tag>/<asset>`.
 pub const DEFAULT_BASE_URL: &str = "https://github.com/k3s-io/k3s/releases/download";
 /// Upper bound for a `sha256sum-<arch>.txt` (real ones are under 1 KB).
-const SUMS_LIMIT: u64 = 64 * 1024;
+pub const SUMS_LIMIT: u64 = 64 * 1024;
 
 /// What the user asked for, as typed values.
 #[derive(Clone, Debug)]

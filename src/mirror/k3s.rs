@@ -17,11 +17,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure as require};
+use sha2::Digest as _;
 use url::Url;
 
-use super::{Arch, VerifiedFile, write_atomically};
+use super::{Arch, VerifiedFile, local};
+use crate::fetch::Sha256Digest;
 use crate::fetch::inspect::{Sha256Hasher, Worker};
-use crate::fetch::{Fetcher, Progress, RetryPolicy, sha256_file};
+use crate::fetch::{Fetcher, PINNED_DOWNLOAD_LIMIT, Progress, RetryPolicy};
 use crate::k3s::release::{airgap_asset, binary_asset, sums_asset};
 use crate::k3s::{K3sPin, K3sSource, PinnedBinary, Tag, VersionSpec, channel, pin, sums};
 
@@ -97,7 +99,7 @@ pub fn ensure(
                 // Created only now: a release that does not exist leaves nothing.
                 fs::create_dir_all(&release_dir)
                     .with_context(|| format!("creating {}", release_dir.display()))?;
-                write_atomically(&sums_path, text.as_bytes())?;
+                local::replace_file(&sums_path, text.as_bytes())?;
                 fetched += 1;
                 text
             }
@@ -115,7 +117,7 @@ pub fn ensure(
             remove_if_present(&path)?;
             let url = pin::asset_url(&opts.base_url, &tag, asset)?;
             let hasher = Worker::spawn(Sha256Hasher::default());
-            let part = fetcher.download(url.as_str(), &path, &[&hasher])?;
+            let part = fetcher.download(url.as_str(), &path, PINNED_DOWNLOAD_LIMIT, &[&hasher])?;
             let actual = hasher.finish()?;
             if actual != expected {
                 part.discard()?;
@@ -164,9 +166,9 @@ pub fn open(dir: &Path, tag: &Tag, arches: &[Arch], airgap: bool) -> Result<K3sR
     let mut binaries = Vec::new();
     for &arch in arches {
         let sums_path = release_dir.join(sums_asset(arch));
-        let text = fs::read_to_string(&sums_path).with_context(|| {
+        let text = read_sums(&sums_path)?.with_context(|| {
             format!(
-                "reading {}; run `mkstick mirror {} --k3s {tag}` first",
+                "{} is missing; run `mkstick mirror {} --k3s {tag}` first",
                 sums_path.display(),
                 dir.display()
             )
@@ -254,7 +256,7 @@ pub fn pin_from_mirror(
 
 /// The kept checksum file, if it lists every asset wanted.
 fn local_sums(path: &Path, assets: &[String]) -> Option<String> {
-    let text = fs::read_to_string(path).ok()?;
+    let text = read_sums(path).ok()??;
     let source = path.display().to_string();
     assets
         .iter()
@@ -262,14 +264,32 @@ fn local_sums(path: &Path, assets: &[String]) -> Option<String> {
         .then_some(text)
 }
 
-/// A regular file on disk whose SHA-256 is `expected`.
-fn check(path: &Path, expected: &crate::fetch::Sha256Digest, source: &str) -> Result<VerifiedFile> {
-    let meta =
-        fs::symlink_metadata(path).with_context(|| format!("{} is missing", path.display()))?;
-    if !meta.is_file() {
-        bail!("{} is not a regular file", path.display());
+/// A kept checksum file, bounded; `Ok(None)` when there is none.
+fn read_sums(path: &Path) -> Result<Option<String>> {
+    let Some(bytes) = local::read_bounded(path, pin::SUMS_LIMIT)? else {
+        return Ok(None);
+    };
+    String::from_utf8(bytes)
+        .map(Some)
+        .with_context(|| format!("{} is not text", path.display()))
+}
+
+/// A regular file on disk whose SHA-256 is `expected` (never a FIFO or a
+/// device: the mirror directory may be hostile).
+fn check(path: &Path, expected: &Sha256Digest, source: &str) -> Result<VerifiedFile> {
+    let (mut file, size) =
+        local::open_regular(path)?.with_context(|| format!("{} is missing", path.display()))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
     }
-    let sha256 = sha256_file(path)?;
+    let sha256 = Sha256Digest::from(hasher);
     if sha256 != *expected {
         bail!(
             "{} has SHA-256 {sha256}, but {source} lists {expected}",
@@ -278,7 +298,7 @@ fn check(path: &Path, expected: &crate::fetch::Sha256Digest, source: &str) -> Re
     }
     Ok(VerifiedFile {
         path: path.to_owned(),
-        size: meta.len(),
+        size,
         sha256,
     })
 }

@@ -3,7 +3,6 @@
 //! [`super::Release::open`] re-check the files later without the network.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, ensure};
@@ -14,6 +13,8 @@ use crate::fetch::{Sha256Digest, Sha512Digest};
 
 pub const FILE_NAME: &str = "mkstick-verified.json";
 const FORMAT: u32 = 1;
+/// A bookkeeping file lists three files: anything near this size is not one.
+const LIMIT: u64 = 1024 * 1024;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,13 +60,16 @@ impl Manifest {
     /// Reads the manifest of `release_dir`; `Ok(None)` when there is none yet.
     pub fn load(release_dir: &Path) -> Result<Option<Self>> {
         let path = Self::path(release_dir);
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        let Some(bytes) = super::local::read_bounded(&path, LIMIT)? else {
+            return Ok(None);
         };
-        let manifest: Self = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a valid mkstick manifest", path.display()))?;
+        let manifest: Self = serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "{} is corrupt (it only records what mkstick verified: delete it, or let \
+                 `mkstick mirror` rebuild it)",
+                path.display()
+            )
+        })?;
         ensure!(
             manifest.format == FORMAT,
             "{} has format {}, this mkstick reads format {FORMAT}",
@@ -75,12 +79,9 @@ impl Manifest {
         Ok(Some(manifest))
     }
 
-    /// Writes the manifest atomically (temporary file, then rename).
+    /// Writes the manifest atomically (a fresh temporary file, then rename).
     pub fn save(&self, release_dir: &Path) -> Result<()> {
-        let path = Self::path(release_dir);
-        let tmp = release_dir.join(format!(".{FILE_NAME}.tmp"));
         let json = serde_json::to_string_pretty(self).context("serializing the manifest")?;
-        fs::write(&tmp, json + "\n").with_context(|| format!("writing {}", tmp.display()))?;
-        fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+        super::local::replace_file(&Self::path(release_dir), (json + "\n").as_bytes())
     }
 }

@@ -4,19 +4,22 @@
 //! (the CDN's own layout, so any static HTTP server can serve `DIR` as a
 //! mirror), checking every file against its detached OpenPGP signature from
 //! a subkey of the pinned Flatcar key and against the SHA-512 of its
-//! `.DIGESTS` file where there is one. What was verified is recorded in
-//! `mkstick-verified.json`; [`Release::open`] re-checks the files against it
-//! with no network.
+//! `.DIGESTS` file where there is one. The signatures stay beside the files:
+//! [`Release::open`] (and [`ensure`], for what is already there) checks them
+//! again on every use. `mkstick-verified.json` records what was verified, for
+//! people and as a cache; it is never trusted.
 
 pub mod args;
 mod digests;
+mod ephemeral;
 pub mod k3s;
 pub mod keyring;
 pub mod layout;
+mod local;
 pub mod manifest;
 mod signature;
+mod verify;
 
-use std::cell::OnceCell;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -25,13 +28,14 @@ use anyhow::{Context, Result, bail, ensure};
 use pgp::crypto::hash::HashAlgorithm;
 
 use crate::fetch::inspect::{Feed, Inspect, Sha256Hasher, Sha512Hasher, Worker};
-use crate::fetch::{Fetcher, Progress, RetryPolicy, Sha256Digest, Sha512Digest, sha256_file};
+use crate::fetch::{Fetcher, Progress, RetryPolicy, Sha256Digest, Sha512Digest};
 
 pub use args::{MirrorArgs, run};
+pub use ephemeral::EphemeralSigner;
 pub use keyring::{FLATCAR_FINGERPRINT, FLATCAR_KEY_URL, Fingerprint, Keyring};
 pub use layout::{Arch, Channel, DEFAULT_BASE_URL, ReleaseId, Version, VersionSpec};
 
-use layout::{INITRD, KERNEL, KERNEL_SIG_FALLBACK, VERSION_TXT};
+use layout::{INITRD, KERNEL, VERSION_TXT};
 use manifest::{FileRecord, Manifest};
 use signature::Detached;
 
@@ -39,6 +43,21 @@ use signature::Detached;
 const KEY_CACHE: &str = ".mkstick/image-signing-key.asc";
 /// Upper bounds for the small files (signatures, DIGESTS, version.txt, key).
 const SMALL_LIMIT: u64 = 1024 * 1024;
+/// The most a PXE kernel may have (Flatcar's are about 60 MB: the kernel
+/// embeds its first-stage initramfs).
+pub const KERNEL_LIMIT: u64 = 512 * 1024 * 1024;
+/// The most a PXE initrd may have (Flatcar's `/usr` image is about 375 MB).
+pub const INITRD_LIMIT: u64 = 2 * 1024 * 1024 * 1024;
+
+/// The size bound of a release file: Flatcar signs no sizes, so these are
+/// documented caps well above today's files.
+fn limit_for(name: &str) -> u64 {
+    match name {
+        KERNEL => KERNEL_LIMIT,
+        INITRD => INITRD_LIMIT,
+        _ => SMALL_LIMIT,
+    }
+}
 
 /// A mirrored release whose kernel and initrd were verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,15 +81,39 @@ pub struct VerifiedFile {
     pub sha256: Sha256Digest,
 }
 
+/// The verified release for an offline stick: from `dir` when it is there
+/// and its signatures verify (no network), else downloaded and verified
+/// into `dir`, saying why.
+pub fn verified_release(
+    dir: &Path,
+    channel: Channel,
+    arch: Arch,
+    version: &VersionSpec,
+    opts: &MirrorOptions,
+) -> Result<Release> {
+    match Release::open(dir, channel, arch, version, opts) {
+        Ok(release) => Ok(release),
+        Err(why) => {
+            opts.progress.println(&format!(
+                "mkstick: {why:#}; downloading the release into {}",
+                dir.display()
+            ));
+            ensure(dir, channel, arch, version, opts)
+        }
+    }
+}
+
 impl Release {
-    /// Re-checks a release mirrored earlier: every file must still have the
-    /// size and SHA-256 recorded when its signature was verified. No network.
+    /// Opens a release mirrored earlier and verifies its kernel and initrd
+    /// again against their signatures, with the key from `opts.keyring` or
+    /// the mirror's cached copy (checked against the pin). No network.
     /// `current` is resolved through the mirror's own `current` link.
     pub fn open(
         dir: &Path,
         channel: Channel,
         arch: Arch,
         version: &VersionSpec,
+        opts: &MirrorOptions,
     ) -> Result<Release> {
         let version = match version {
             VersionSpec::Exact(v) => v.clone(),
@@ -82,29 +125,32 @@ impl Release {
             version,
         };
         let release_dir = id.dir(dir);
-        let manifest = Manifest::load(&release_dir)?.with_context(|| {
-            format!(
-                "{} holds no verified release (no {}); run `mkstick mirror {} --channel {channel} \
-                 --arch {arch} --version {}` first",
-                release_dir.display(),
-                manifest::FILE_NAME,
-                dir.display(),
-                id.version
-            )
-        })?;
+        let hint = remirror_hint(dir, &id);
+        let manifest = Manifest::load(&release_dir)
+            .with_context(|| format!("{hint} to rebuild it"))?
+            .with_context(|| {
+                format!(
+                    "{} holds no verified release (no {}); {hint} first",
+                    release_dir.display(),
+                    manifest::FILE_NAME,
+                )
+            })?;
         ensure!(
             manifest.channel == channel && manifest.arch == arch && manifest.version == id.version,
-            "{} describes {}/{}/{}, not {id}",
+            "{} describes {}/{}/{}, not {id}; {hint}",
             Manifest::path(&release_dir).display(),
             manifest.channel,
             manifest.arch.board(),
             manifest.version
         );
+        let keyring = load_keyring(dir, opts, None)?;
         let check = |name: &str| -> Result<VerifiedFile> {
-            let record = manifest.files.get(name).with_context(|| {
-                format!("{name} of {id} was never verified; run `mkstick mirror` again")
-            })?;
-            recheck(&release_dir, name, record)
+            let (file, _) = verify::release_file(&release_dir, name, &keyring, limit_for(name))
+                .with_context(|| format!("{hint} to replace it"))?
+                .with_context(|| {
+                    format!("{} is missing; {hint}", release_dir.join(name).display())
+                })?;
+            Ok(file)
         };
         Ok(Release {
             kernel: check(KERNEL)?,
@@ -115,6 +161,17 @@ impl Release {
             dir: release_dir,
         })
     }
+}
+
+/// The command that repairs the mirror copy of `id`.
+fn remirror_hint(dir: &Path, id: &ReleaseId) -> String {
+    format!(
+        "run `mkstick mirror {} --channel {} --arch {} --version {}`",
+        dir.display(),
+        id.channel,
+        id.arch,
+        id.version
+    )
 }
 
 /// How [`ensure`] reaches and trusts Flatcar.
@@ -147,7 +204,9 @@ impl MirrorOptions {
 }
 
 /// Makes sure `dir` holds a verified copy of the release, downloading only
-/// what is missing or no longer matches, and returns it.
+/// what is missing or does not verify, and returns it. Files already there
+/// are verified again against their signatures, whatever the bookkeeping
+/// file says.
 ///
 /// `current` is resolved with the server's `version.txt`, and the mirror's
 /// `current` link then points at that version.
@@ -158,6 +217,7 @@ pub fn ensure(
     version: &VersionSpec,
     opts: &MirrorOptions,
 ) -> Result<Release> {
+    crate::fetch::check_http_url(&opts.base_url, "--base-url")?;
     let fetcher = Fetcher::with_retry_policy(opts.progress.clone(), opts.retry)?;
     let resolved = match version {
         VersionSpec::Exact(v) => v.clone(),
@@ -171,49 +231,64 @@ pub fn ensure(
     let release_dir = id.dir(dir);
     fs::create_dir_all(&release_dir)
         .with_context(|| format!("creating {}", release_dir.display()))?;
-    let mut manifest = match Manifest::load(&release_dir)? {
-        Some(m) if m.channel == channel && m.arch == arch && m.version == id.version => m,
-        _ => Manifest::new(channel, arch, id.version.clone()),
+    let mut manifest = match Manifest::load(&release_dir) {
+        Ok(Some(m)) if m.channel == channel && m.arch == arch && m.version == id.version => m,
+        Ok(_) => Manifest::new(channel, arch, id.version.clone()),
+        Err(e) => {
+            opts.progress.println(&format!(
+                "mkstick: {e:#}; rebuilding it from the verified files"
+            ));
+            Manifest::new(channel, arch, id.version.clone())
+        }
     };
+    let keyring = load_keyring(dir, opts, Some(&fetcher))?;
     let session = Session {
         fetcher: &fetcher,
         opts,
-        root: dir,
         id: &id,
         release_dir: &release_dir,
-        keyring: OnceCell::new(),
+        keyring: &keyring,
     };
     let mut fetched = 0;
+    let mut files = Vec::new();
     for name in [KERNEL, INITRD, VERSION_TXT] {
-        if let Some(record) = manifest.files.get(name)
-            && recheck(&release_dir, name, record).is_ok()
-        {
-            continue;
-        }
-        manifest.files.remove(name);
-        let record = session.fetch(name)?;
+        let on_disk = if name == VERSION_TXT {
+            verify::version_txt(&release_dir, &id.version, &keyring)
+                .map(|r| r.map(|record| (release_dir.join(name), record)))
+        } else {
+            verify::release_file(&release_dir, name, &keyring, limit_for(name))
+                .map(|r| r.map(|(file, record)| (file.path, record)))
+        };
+        let record = match on_disk {
+            Ok(Some((_, record))) => record,
+            Ok(None) => {
+                fetched += 1;
+                session.fetch(name)?
+            }
+            Err(why) => {
+                opts.progress
+                    .println(&format!("mkstick: {why:#}; downloading it again"));
+                fetched += 1;
+                session.fetch(name)?
+            }
+        };
+        files.push(VerifiedFile {
+            path: release_dir.join(name),
+            size: record.size,
+            sha256: record.sha256,
+        });
         manifest.files.insert(name.to_owned(), record);
         manifest.save(&release_dir)?;
-        fetched += 1;
     }
     opts.progress.finish();
     if *version == VersionSpec::Current {
         point_current_at(dir, &id)?;
     }
-    let verified = |name: &str| -> Result<VerifiedFile> {
-        let record = manifest
-            .files
-            .get(name)
-            .with_context(|| format!("{name} missing from the manifest just written"))?;
-        Ok(VerifiedFile {
-            path: release_dir.join(name),
-            size: record.size,
-            sha256: record.sha256,
-        })
-    };
+    let [kernel, initrd, _] = <[VerifiedFile; 3]>::try_from(files)
+        .unwrap_or_else(|_| unreachable!("one record per file"));
     let release = Release {
-        kernel: verified(KERNEL)?,
-        initrd: verified(INITRD)?,
+        kernel,
+        initrd,
         channel,
         arch,
         version: id.version.clone(),
@@ -231,24 +306,14 @@ pub fn ensure(
 struct Session<'a> {
     fetcher: &'a Fetcher,
     opts: &'a MirrorOptions,
-    root: &'a Path,
     id: &'a ReleaseId,
     release_dir: &'a Path,
-    /// Loaded on first use: a complete mirror needs no key.
-    keyring: OnceCell<Keyring>,
+    keyring: &'a Keyring,
 }
 
 impl Session<'_> {
     fn url(&self, file: &str) -> String {
         self.id.url(&self.opts.base_url, file)
-    }
-
-    fn keyring(&self) -> Result<&Keyring> {
-        if let Some(keyring) = self.keyring.get() {
-            return Ok(keyring);
-        }
-        let keyring = load_keyring(self.root, self.opts, self.fetcher)?;
-        Ok(self.keyring.get_or_init(|| keyring))
     }
 
     /// Downloads and verifies one file of the release.
@@ -273,7 +338,7 @@ impl Session<'_> {
         };
         let url = self.url(name);
         let release_dir = self.release_dir;
-        let keyring = self.keyring()?;
+        let keyring = self.keyring;
         let signer = keyring
             .signer_for(sig.signature())
             .with_context(|| format!("refusing {url}: its signature {sig_name} is not trusted"))?;
@@ -290,7 +355,9 @@ impl Session<'_> {
             feeds.push(w);
         }
         let dest = release_dir.join(name);
-        let part = self.fetcher.download(&url, &dest, &feeds)?;
+        let part = self
+            .fetcher
+            .download(&url, &dest, limit_for(name), &feeds)?;
         let sha256 = sha256.finish()?;
         let signed = signed.finish()?;
         let actual512 = match sha512_worker {
@@ -340,10 +407,7 @@ impl Session<'_> {
 
     /// The `.sig` of `name`; the kernel's may exist only under its generic name.
     fn signature_for(&self, name: &str) -> Result<(String, Vec<u8>)> {
-        let mut candidates = vec![format!("{name}.sig")];
-        if name == KERNEL {
-            candidates.push(KERNEL_SIG_FALLBACK.to_owned());
-        }
+        let candidates = verify::signature_candidates(name);
         for candidate in &candidates {
             if let Some(bytes) = self
                 .fetcher
@@ -385,7 +449,7 @@ impl Session<'_> {
         };
         if let Some(sig_bytes) = sig_bytes {
             let sig = Detached::parse(&sig_bytes, &self.url(&sig_name))?;
-            let keyring = self.keyring()?;
+            let keyring = self.keyring;
             let signer = keyring.signer_for(sig.signature())?;
             let mut hasher = sig.hasher()?;
             hasher.update(&text);
@@ -401,17 +465,17 @@ impl Session<'_> {
     }
 }
 
-/// Loads the signing key: `--keyring FILE`, else the cached copy, else the
-/// published URL. Whatever the source, the fingerprint must match the pin;
-/// a key from a file or URL is then cached in the mirror.
-fn load_keyring(root: &Path, opts: &MirrorOptions, fetcher: &Fetcher) -> Result<Keyring> {
+/// Loads the signing key: `--keyring FILE`, else the cached copy, else (with
+/// a fetcher) the published URL. Whatever the source, the fingerprint must
+/// match the pin; a key from a file or URL is then cached in the mirror.
+fn load_keyring(root: &Path, opts: &MirrorOptions, fetcher: Option<&Fetcher>) -> Result<Keyring> {
     let cache = root.join(KEY_CACHE);
     let (bytes, source) = if let Some(file) = &opts.keyring {
-        let bytes =
-            fs::read(file).with_context(|| format!("reading --keyring {}", file.display()))?;
+        let bytes = local::read_bounded(file, SMALL_LIMIT)
+            .with_context(|| format!("reading --keyring {}", file.display()))?
+            .with_context(|| format!("--keyring {} does not exist", file.display()))?;
         (bytes, file.display().to_string())
-    } else if cache.is_file() {
-        let bytes = fs::read(&cache).with_context(|| format!("reading {}", cache.display()))?;
+    } else if let Some(bytes) = local::read_bounded(&cache, SMALL_LIMIT)? {
         let keyring = Keyring::parse(&bytes, &opts.fingerprint, &cache.display().to_string())
             .with_context(|| {
                 format!(
@@ -420,17 +484,22 @@ fn load_keyring(root: &Path, opts: &MirrorOptions, fetcher: &Fetcher) -> Result<
                 )
             })?;
         return Ok(keyring);
-    } else {
+    } else if let Some(fetcher) = fetcher {
         (
             fetcher.get(&opts.key_url, SMALL_LIMIT)?,
             opts.key_url.clone(),
         )
+    } else {
+        bail!(
+            "no signing key to verify the mirror with: {} is missing; pass --keyring FILE",
+            cache.display()
+        );
     };
     let keyring = Keyring::parse(&bytes, &opts.fingerprint, &source)?;
     if let Some(parent) = cache.parent() {
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    write_atomically(&cache, &bytes)?;
+    local::replace_file(&cache, &bytes)?;
     Ok(keyring)
 }
 
@@ -451,14 +520,17 @@ fn local_current(dir: &Path, channel: Channel, arch: Arch) -> Result<Version> {
     let path = layout::board_dir(dir, channel, arch)
         .join("current")
         .join(VERSION_TXT);
-    let text = fs::read_to_string(&path).with_context(|| {
-        format!(
-            "reading {} to resolve `current` offline; mirror with `--version current` first or \
-             name a version",
-            path.display()
-        )
-    })?;
-    layout::parse_version_txt(&text, &path.display().to_string())
+    let text = local::read_bounded(&path, SMALL_LIMIT)
+        .transpose()
+        .unwrap_or_else(|| Err(anyhow::anyhow!("{} does not exist", path.display())))
+        .with_context(|| {
+            format!(
+                "reading {} to resolve `current` offline; mirror with `--version current` first \
+                 or name a version",
+                path.display()
+            )
+        })?;
+    layout::parse_version_txt(&String::from_utf8_lossy(&text), &path.display().to_string())
 }
 
 /// Points `<board>/current` at the version just mirrored (a relative symlink,
@@ -480,36 +552,6 @@ fn point_current_at(dir: &Path, id: &ReleaseId) -> Result<()> {
     fs::rename(&tmp, &link).with_context(|| format!("updating {}", link.display()))
 }
 
-/// Checks a file against its manifest record (size first: cheap).
-fn recheck(release_dir: &Path, name: &str, record: &FileRecord) -> Result<VerifiedFile> {
-    let path = release_dir.join(name);
-    let size = fs::metadata(&path)
-        .with_context(|| format!("{} is missing; run `mkstick mirror` again", path.display()))?
-        .len();
-    ensure!(
-        size == record.size,
-        "{} has {size} bytes, but {} were verified; run `mkstick mirror` again",
-        path.display(),
-        record.size
-    );
-    let sha256 = sha256_file(&path)?;
-    ensure!(
-        sha256 == record.sha256,
-        "{} changed since it was verified (SHA-256 {sha256}, verified {}); run `mkstick mirror` again",
-        path.display(),
-        record.sha256
-    );
-    Ok(VerifiedFile { path, size, sha256 })
-}
-
 fn write_beside(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    write_atomically(&dir.join(name), bytes)
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".part");
-    let tmp = PathBuf::from(tmp);
-    fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    local::replace_file(&dir.join(name), bytes)
 }

@@ -27,7 +27,7 @@ const DEFAULT_MEMORY_MIB: u32 = 512;
 /// Console lines kept for the failure report.
 const TAIL_LINES: usize = 25;
 
-pub fn run(args: &Options) -> Result<ExitCode> {
+pub(super) fn run(args: &Options) -> Result<ExitCode> {
     ensure!(
         args.arch() == Arch::Amd64,
         "--smoke boots an amd64 test payload; test an arm64 stick interactively (without --smoke)"
@@ -142,16 +142,22 @@ fn offline_stick(
         .prefix("mkstick-qemu-mirror-")
         .tempdir()?;
     let version: Version = PAYLOAD_VERSION.parse()?;
-    let arch = args.arch();
-    file_payload(args, mirror.path(), &version, payload, &payload.base_initrd)?;
+    // The write path verifies mirrored files by signature: sign the payload
+    // with a key trusted by this process only.
+    let mut signer = crate::mirror::EphemeralSigner::generate()?;
+    let key = mirror.path().join("payload-key.asc");
+    std::fs::write(&key, signer.armored_public()?)?;
+    let mut file =
+        |initrd: &[u8]| file_payload(args, mirror.path(), &version, payload, initrd, &mut signer);
+    file(&payload.base_initrd)?;
 
     let mut offline = args.stick.clone();
     offline.request.offline = Some(crate::resolve::OfflineRequest {
         mirror: Some(mirror.path().to_path_buf()),
-        ..offline.request.offline.unwrap_or_default()
+        keyring: Some(key),
     });
     offline.request.flatcar_version = VersionSpec::Exact(version.clone());
-    offline.request.k3s = file_k3s_stand_in(mirror.path(), arch, &offline.request.k3s)?;
+    offline.request.k3s = file_k3s_stand_in(mirror.path(), args.arch(), &offline.request.k3s)?;
 
     let mut probe = offline.clone();
     probe.image = None;
@@ -159,19 +165,19 @@ fn offline_stick(
     let expectations = Expectations::for_stick(&stick::read(probe.path())?)?;
     drop(probe);
 
-    let initrd = served_initrd(&payload.base_initrd, &expectations);
-    file_payload(args, mirror.path(), &version, payload, &initrd)?;
+    file(&served_initrd(&payload.base_initrd, &expectations))?;
     let stick = Stick::target_or_build(&offline, Some(base_url))?;
     Ok((stick, expectations, Some(mirror)))
 }
 
-/// Files the payload as the Flatcar release `version` in the mirror `root`.
+/// Files the payload, signed, as the Flatcar release `version` in the mirror `root`.
 fn file_payload(
     args: &Options,
     root: &Path,
     version: &crate::mirror::Version,
     payload: &Payload,
     initrd: &[u8],
+    signer: &mut crate::mirror::EphemeralSigner,
 ) -> Result<()> {
     use crate::mirror::layout;
     use crate::mirror::manifest::{FileRecord, Manifest};
@@ -190,12 +196,14 @@ fn file_payload(
     ] {
         std::fs::write(dir.join(name), bytes)
             .with_context(|| format!("filing the payload's {name}"))?;
-        // Not signed: a test payload, recorded with its hashes only.
+        let sig = format!("{name}.sig");
+        std::fs::write(dir.join(&sig), signer.sign(bytes)?)
+            .with_context(|| format!("filing the payload's {sig}"))?;
         let record = FileRecord {
             size: bytes.len() as u64,
             sha256: crate::fetch::Sha256Digest::of(bytes),
             sha512: None,
-            signature: None,
+            signature: Some(sig),
             signed_by: None,
             signed_at: None,
         };

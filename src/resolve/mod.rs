@@ -194,28 +194,18 @@ fn read_ssh_key(path: &Path) -> Result<String> {
     sshkey::parse(&text).with_context(|| format!("SSH public key {}", path.display()))
 }
 
-/// The verified release for `--offline`: from the mirror directory if it is
-/// there and intact (no network), else downloaded and verified into it.
+/// The verified release for `--offline`: from the mirror directory if its
+/// signatures verify (no network), else downloaded and verified into it.
 fn offline_release(req: &Request, o: &OfflineRequest, env: &Environment) -> Result<Release> {
     let arch = offline_arch(req)?;
     let dir = mirror_dir(o, env)?;
-    match Release::open(&dir, req.channel, arch, &req.flatcar_version) {
-        Ok(release) => Ok(release),
-        Err(why) => {
-            // Progress, not a warning: the download that follows takes minutes.
-            eprintln!(
-                "mkstick: {why:#}; downloading the release into {}",
-                dir.display()
-            );
-            let opts = mirror::MirrorOptions {
-                base_url: req.base_url.clone(),
-                keyring: o.keyring.clone(),
-                ..mirror::MirrorOptions::new()?
-            };
-            mirror::ensure(&dir, req.channel, arch, &req.flatcar_version, &opts)
-                .with_context(|| format!("getting Flatcar for --offline into {}", dir.display()))
-        }
-    }
+    let opts = mirror::MirrorOptions {
+        base_url: req.base_url.clone(),
+        keyring: o.keyring.clone(),
+        ..mirror::MirrorOptions::new()?
+    };
+    mirror::verified_release(&dir, req.channel, arch, &req.flatcar_version, &opts)
+        .with_context(|| format!("getting Flatcar for --offline into {}", dir.display()))
 }
 
 /// The one architecture an offline stick carries.

@@ -33,6 +33,63 @@ pub struct Drop {
     pub stall: bool,
 }
 
+/// A hostile or odd reply for one path, instead of the file.
+#[derive(Clone, Debug)]
+pub enum Special {
+    /// GET sends `body_len` zero bytes chunked, with no Content-Length;
+    /// HEAD announces `head_len` (if any) as Content-Length.
+    Oversized {
+        path: String,
+        head_len: Option<u64>,
+        body_len: u64,
+    },
+    /// A 302 redirect to `location` (any scheme, itself included).
+    Redirect { path: String, location: String },
+}
+
+impl Special {
+    fn path(&self) -> &str {
+        match self {
+            Special::Oversized { path, .. } | Special::Redirect { path, .. } => path,
+        }
+    }
+
+    fn respond(&self, method: &Method) -> (u16, Response<Body>) {
+        match self {
+            Special::Oversized {
+                head_len, body_len, ..
+            } => {
+                if *method == Method::Head {
+                    let len = head_len.unwrap_or(0);
+                    let body: Body = Box::new(io::repeat(0).take(len));
+                    return (
+                        200,
+                        Response::new(
+                            StatusCode(200),
+                            vec![],
+                            body,
+                            head_len.map(|l| l as usize),
+                            None,
+                        )
+                        // A Content-Length header whatever the size.
+                        .with_chunked_threshold(usize::MAX),
+                    );
+                }
+                let body: Body = Box::new(io::repeat(0).take(*body_len));
+                (
+                    200,
+                    Response::new(StatusCode(200), vec![], body, None, None),
+                )
+            }
+            Special::Redirect { location, .. } => {
+                let header = Header::from_bytes("Location", location.as_bytes()).unwrap();
+                let (_, resp) = text(302, "moved");
+                (302, resp.with_header(header))
+            }
+        }
+    }
+}
+
 pub struct Server {
     pub base: String,
     hits: Arc<Mutex<Vec<Hit>>>,
@@ -47,6 +104,14 @@ impl Server {
     }
 
     pub fn with_drops(root: &Path, drops: Vec<Drop>) -> Self {
+        Self::with_all(root, drops, Vec::new())
+    }
+
+    pub fn with_specials(root: &Path, specials: Vec<Special>) -> Self {
+        Self::with_all(root, Vec::new(), specials)
+    }
+
+    pub fn with_all(root: &Path, drops: Vec<Drop>, specials: Vec<Special>) -> Self {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("binding 127.0.0.1"));
         let port = server.server_addr().to_ip().expect("an IP address").port();
         let hits = Arc::new(Mutex::new(Vec::new()));
@@ -71,7 +136,10 @@ impl Server {
                     } else {
                         None
                     };
-                    let (status, response) = respond(&root, &path, range.as_deref());
+                    let (status, response) = match specials.iter().find(|s| s.path() == path) {
+                        Some(special) => special.respond(&method),
+                        None => respond(&root, &path, range.as_deref()),
+                    };
                     hits.lock().unwrap().push(Hit {
                         method: method.to_string(),
                         path,
