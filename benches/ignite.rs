@@ -7,12 +7,21 @@
 //! 2. Throughput on a generated 10,000-file config, whole process and
 //!    in-process. Target: at least 50 MB/s of YAML. The YAML parse alone
 //!    (granit-parser building our span tree) is timed too: it is the ceiling.
+//!    The floor (YAML tree + Butane's gzip rule on every file) is printed as
+//!    a fraction of the whole process.
+//! 3. Hostile inputs: a billion-laughs bomb, 200,000 keys in one
+//!    mapping, 200,000 unknown keys, 40,000 files: whole-process time and
+//!    the peak RSS of a process that transpiles them, each large case also
+//!    at a tenth of its size so that the ratio shows it stays linear (~10x).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mkstick::ignite::{Options, transpile_str};
+use mkstick::ignite::{Options, transpile_file, transpile_str};
+
+/// Set in a re-executed bench process: transpile this file, report.
+const RSS_CASE: &str = "MKSTICK_BENCH_IGNITE_RSS_CASE";
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -70,7 +79,149 @@ fn large_config(n: usize) -> String {
     s
 }
 
+/// Median wall time of a command that may fail (hostile inputs are refused).
+fn time_process_any(runs: usize, program: &str, args: &[&str]) -> (Duration, bool) {
+    let mut ok = true;
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let status = Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("spawn");
+        times.push(t.elapsed());
+        ok = status.success();
+    }
+    (median(times), ok)
+}
+
+/// The peak resident set of this process (VmHWM), in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status");
+    kib / 1024.0
+}
+
+/// In a re-executed process: transpile `case` (`PATH` or `PATH --no-strict`)
+/// and print the peak RSS before and after.
+fn rss_child(case: &str) {
+    let (path, no_strict) = match case.strip_suffix(" --no-strict") {
+        Some(p) => (p, true),
+        None => (case, false),
+    };
+    let before = peak_rss_mib();
+    let opts = Options {
+        strict: !no_strict,
+        pretty: false,
+        ..Options::default()
+    };
+    let out = transpile_file(Path::new(path), &opts);
+    std::hint::black_box(&out);
+    println!("{before} {}", peak_rss_mib());
+}
+
+/// Peak RSS (MiB) of a fresh process transpiling `case`, and its start-up part.
+fn peak_rss(case: &str) -> (f64, f64) {
+    let out = Command::new(std::env::current_exe().expect("bench exe"))
+        .env(RSS_CASE, case)
+        .output()
+        .expect("re-run the bench");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text
+        .split_whitespace()
+        .map(|v| v.parse::<f64>().unwrap_or(f64::NAN));
+    let before = it.next().unwrap_or(f64::NAN);
+    (it.next().unwrap_or(f64::NAN), before)
+}
+
+/// A 9-level billion-laughs bomb (10^9 strings if expanded).
+fn billion_laughs() -> String {
+    let mut y = String::from(
+        "variant: flatcar\nversion: 1.0.0\na: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for (i, c) in "bcdefghi".chars().enumerate() {
+        let prev = (b'a' + i as u8) as char;
+        let refs = vec![format!("*{prev}"); 9].join(",");
+        y.push_str(&format!("{c}: &{c} [{refs}]\n"));
+    }
+    y
+}
+
+/// `n` keys in one mapping under an unknown top-level key (one warning).
+fn wide_mapping(n: usize) -> String {
+    let mut s = String::from("variant: flatcar\nversion: 1.0.0\nx-data:\n");
+    for i in 0..n {
+        s.push_str(&format!("  key{i}: value{i}\n"));
+    }
+    s
+}
+
+/// `n` unknown top-level keys: `n` findings, fatal in strict mode.
+fn unknown_keys(n: usize) -> String {
+    let mut s = String::from("variant: flatcar\nversion: 1.0.0\n");
+    for i in 0..n {
+        s.push_str(&format!("unknown{i}: {i}\n"));
+    }
+    s
+}
+
+fn hostile(exe: &str, floor: Duration, dir: &Path) {
+    let cases: [(&str, String, bool); 7] = [
+        ("billion laughs, 9 levels", billion_laughs(), false),
+        ("20,000 keys, one map", wide_mapping(20_000), true),
+        ("200,000 keys, one map", wide_mapping(200_000), true),
+        ("20,000 unknown keys", unknown_keys(20_000), false),
+        ("200,000 unknown keys", unknown_keys(200_000), false),
+        ("4,000 files", large_config(4_000), false),
+        ("40,000 files", large_config(40_000), false),
+    ];
+    println!("hostile inputs, whole process (median of 5) and peak RSS of one transpile:");
+    println!("  /bin/true (floor)                  {:8.2} ms", ms(floor));
+    let mut prev = None;
+    for (i, (what, yaml, no_strict)) in cases.iter().enumerate() {
+        let path = dir.join(format!("hostile{i}.yml"));
+        std::fs::write(&path, yaml).expect("write hostile case");
+        let path = path.to_str().expect("utf-8 path");
+        let mut args = vec!["ignite", "--compact", path];
+        if *no_strict {
+            args.push("--no-strict");
+        }
+        let (t, ok) = time_process_any(5, exe, &args);
+        let case = if *no_strict {
+            format!("{path} --no-strict")
+        } else {
+            path.to_string()
+        };
+        let (rss, base) = peak_rss(&case);
+        let scale = match prev {
+            Some(p) if what.starts_with("200,000") || what.starts_with("40,000") => {
+                format!("  {:5.1}x the tenth-size case", t.as_secs_f64() / p)
+            }
+            _ => String::new(),
+        };
+        println!(
+            "  {what:<24} {:>9} B {:8.2} ms {:7.1} MiB peak ({:.1} at start) {}{scale}",
+            yaml.len(),
+            ms(t),
+            rss,
+            base,
+            if ok { "accepted" } else { "refused " },
+        );
+        prev = Some(t.as_secs_f64());
+    }
+}
+
 fn main() {
+    if let Ok(case) = std::env::var(RSS_CASE) {
+        rss_child(&case);
+        return;
+    }
     let exe = env!("CARGO_BIN_EXE_mkstick");
     let small = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/ignite-2k.yml");
     let small = small.to_str().expect("utf-8 path");
@@ -140,6 +291,7 @@ fn main() {
             .collect(),
     );
     println!("10,000 files, {mb:.2} MB of YAML, median of 7 runs:");
+    let floor_10k = parse_only + gzip_trials;
     for (what, d) in [
         ("whole process", whole),
         ("in-process", inproc),
@@ -153,4 +305,9 @@ fn main() {
             rate / 50.0
         );
     }
+    println!(
+        "  in-run floor (YAML tree + data URLs) = {:.2} of the whole process",
+        floor_10k.as_secs_f64() / whole.as_secs_f64()
+    );
+    hostile(exe, floor, dir.path());
 }

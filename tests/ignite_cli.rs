@@ -38,7 +38,8 @@ fn writes_the_output_file_atomically_and_only_on_success() {
     assert_eq!(json["ignition"]["version"], "3.3.0");
     assert_eq!(
         std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
-        0o644
+        0o600,
+        "a new output is private: configs carry password hashes and tokens"
     );
 
     let out2 = dir.path().join("out2.ign");

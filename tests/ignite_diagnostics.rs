@@ -325,7 +325,13 @@ fn tree_conflicts_with_explicit_contents() {
 fn clc_sizes_and_guids() {
     let yaml = "storage:\n  disks:\n    - device: /dev/sda\n      partitions:\n        - label: data\n          size: 20GiB\n          start: 1MiB\n          type_guid: raid_containing_root\n        - label: bad\n          size: 100KiB\n";
     let report = rejected(yaml, &opts());
-    assert_diag(&report, "error", 10, 17, "not a whole number of MiB");
+    assert_diag(
+        &report,
+        "error",
+        10,
+        17,
+        "invalid dimension (finest granularity is 1MiB)",
+    );
     let good = yaml.replace("100KiB", "1GiB");
     let out = transpile_str(&good, "t.yml", &opts()).unwrap();
     let json: serde_json::Value = serde_json::from_str(&out.json).unwrap();

@@ -394,6 +394,7 @@ fn qemu_running_with(marker: &str) -> bool {
 }
 
 #[test]
+#[allow(unsafe_code)] // kill(2) on our own child, as a user's Ctrl-C would.
 fn ctrl_c_stops_qemu_and_reports_it() {
     let dir = tempfile::tempdir().unwrap();
     let (child, img) = start_smoke(dir.path());

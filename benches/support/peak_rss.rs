@@ -9,7 +9,7 @@ use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 /// Runs `cmd` to completion; returns its status and peak RSS in KiB.
-pub fn run(cmd: &mut Command) -> (ExitStatus, u64) {
+pub(crate) fn run(cmd: &mut Command) -> (ExitStatus, u64) {
     let mut child = cmd.spawn().expect("starting the measured command");
     let status_file = format!("/proc/{}/status", child.id());
     let mut peak = 0;

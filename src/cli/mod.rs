@@ -23,7 +23,7 @@ use write::WriteArgs;
 #[command(
     name = "mkstick",
     verbatim_doc_comment,
-    version,
+    version = env!("MKSTICK_VERSION"),
     about,
     args_conflicts_with_subcommands = true,
     args_override_self = true,
@@ -51,6 +51,10 @@ pub enum Command {
     SecretsSchema(SecretsSchemaArgs),
     /// Boot a stick in QEMU (UEFI): interactively, or as a pass/fail smoke test.
     QemuTest(Box<QemuTestArgs>),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(crate::distribution::CompletionsArgs),
+    /// Print the man page, or write one per command and subcommand into DIR.
+    Man(crate::distribution::ManArgs),
 }
 
 #[cfg(test)]

@@ -23,5 +23,11 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         Some(Command::Mirror(args)) => crate::mirror::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::QemuTest(args)) => qemu_test::run(args),
         Some(Command::SecretsSchema(args)) => secrets_schema::run(args),
+        Some(Command::Completions(args)) => {
+            crate::distribution::completions(args, <Cli as clap::CommandFactory>::command())
+        }
+        Some(Command::Man(args)) => {
+            crate::distribution::man(args, <Cli as clap::CommandFactory>::command())
+        }
     }
 }

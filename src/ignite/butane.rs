@@ -2,14 +2,17 @@
 
 use std::path::Path;
 
+use rustc_hash::FxHashMap;
+
 use serde_json::Value as Json;
 
 use super::diag::Diagnostic;
+use super::resource;
 use super::systemd;
-use super::walk::{Ctx, Dialect, Field, JMap, STRS, Special, Ty, f, f11};
+use super::walk::{Ctx, Dialect, Field, JMap, STRS, Special, Ty, f, f11, obj_entry};
 use super::yaml::{Node, Value};
 
-const RESOURCE: Ty = Ty::Special(Special::Resource);
+const RESOURCE: Ty = Ty::Custom(resource::resource);
 const ID_NAME: Ty = Ty::Obj(&[f("id", Ty::Int), f("name", Ty::Str)]);
 
 const IGNITION: &[Field] = &[
@@ -225,23 +228,28 @@ pub fn translate(ctx: &mut Ctx<'_>, root: &Node, minor: u8) -> Option<Json> {
         mount_units.extend(units);
         systemd.insert("units".into(), Json::Array(mount_units));
     }
+    drop_zero_partition_numbers(&mut out);
     prune_empty(&mut out);
     let version = if minor == 0 { "3.3.0" } else { "3.4.0" };
     obj_entry(&mut out, "ignition").insert("version".into(), Json::String(version.into()));
     Some(Json::Object(out))
 }
 
-/// `out[key]` as an object, created when missing.
-pub fn obj_entry<'m>(out: &'m mut JMap, key: &str) -> &'m mut JMap {
-    let v = out
-        .entry(key.to_string())
-        .or_insert_with(|| Json::Object(JMap::new()));
-    if !v.is_object() {
-        *v = Json::Object(JMap::new());
-    }
-    match v {
-        Json::Object(m) => m,
-        _ => unreachable!("just made an object"),
+/// `number: 0` is left out: in the Ignition 3 types it is the one plain
+/// (non-pointer) `omitempty` field a Butane config can set to a zero value
+/// (`Partition.Number`, butane base/v0_5/schema.go:147).
+fn drop_zero_partition_numbers(out: &mut JMap) {
+    let disks = out
+        .get_mut("storage")
+        .and_then(|s| s.get_mut("disks"))
+        .and_then(Json::as_array_mut);
+    for disk in disks.into_iter().flatten() {
+        let parts = disk.get_mut("partitions").and_then(Json::as_array_mut);
+        for p in parts.into_iter().flatten().filter_map(Json::as_object_mut) {
+            if p.get("number").and_then(Json::as_i64) == Some(0) {
+                p.remove("number");
+            }
+        }
     }
 }
 
@@ -356,6 +364,8 @@ fn trees(ctx: &mut Ctx<'_>, out: &mut JMap, node: &Node) {
         ctx.type_error(node, "a list");
         return;
     };
+    // Output entries by path, so that a tree of many files stays linear.
+    let mut index = TreeIndex::default();
     for item in items {
         let Value::Map(entries) = &item.value else {
             ctx.type_error(item, "a mapping");
@@ -377,8 +387,12 @@ fn trees(ctx: &mut Ctx<'_>, out: &mut JMap, node: &Node) {
             ctx.diags.error("local is required", item.span);
             continue;
         };
-        let Some(root) = ctx.local_path(&local, span) else {
-            continue;
+        let root = match ctx.local.resolve(&local) {
+            Ok(root) => root,
+            Err(e) => {
+                ctx.local_error(&e, span);
+                continue;
+            }
         };
         if !root.is_dir() {
             ctx.diags.error(
@@ -395,12 +409,10 @@ fn trees(ctx: &mut Ctx<'_>, out: &mut JMap, node: &Node) {
         }
         for (rel, kind) in found {
             let dest = format!("{}/{}", prefix.trim_end_matches('/'), rel);
-            let full = root.join(&rel);
             match kind {
                 TreeEntry::File { exec } => {
-                    let Ok(data) = std::fs::read(&full) else {
-                        ctx.diags
-                            .error(format!("cannot read {}", full.display()), span);
+                    // Through the files directory again: confined and bounded.
+                    let Some(data) = ctx.read_local(&format!("{local}/{rel}"), span) else {
                         continue;
                     };
                     ctx.note_embedded(&data, &format!("tree:{dest}"));
@@ -408,7 +420,7 @@ fn trees(ctx: &mut Ctx<'_>, out: &mut JMap, node: &Node) {
                     let mut contents = JMap::new();
                     contents.insert("compression".into(), Json::String(enc.compression));
                     contents.insert("source".into(), Json::String(enc.url));
-                    tree_node(ctx, out, "files", &dest, span, |m| {
+                    index.fill(ctx, out, "files", &dest, span, |m| {
                         if m.contains_key("contents") {
                             return false;
                         }
@@ -419,7 +431,7 @@ fn trees(ctx: &mut Ctx<'_>, out: &mut JMap, node: &Node) {
                     });
                 }
                 TreeEntry::Link(target) => {
-                    tree_node(ctx, out, "links", &dest, span, |m| {
+                    index.fill(ctx, out, "links", &dest, span, |m| {
                         if m.contains_key("target") {
                             return false;
                         }
@@ -427,10 +439,10 @@ fn trees(ctx: &mut Ctx<'_>, out: &mut JMap, node: &Node) {
                         true
                     });
                 }
-                TreeEntry::Other => ctx.diags.error(
+                TreeEntry::Other(what) => ctx.diags.error(
                     format!(
-                        "trees may only contain files, directories, and symlinks: {}",
-                        full.display()
+                        "trees may only contain files, directories, and symlinks: {} is {what}",
+                        root.join(&rel).display()
                     ),
                     span,
                 ),
@@ -439,44 +451,75 @@ fn trees(ctx: &mut Ctx<'_>, out: &mut JMap, node: &Node) {
     }
 }
 
-/// Fills the explicit entry for `dest` in `storage.<list>`, or appends one.
-fn tree_node(
-    ctx: &mut Ctx<'_>,
-    out: &mut JMap,
-    list: &str,
-    dest: &str,
-    span: super::yaml::Span,
-    fill: impl Fn(&mut JMap) -> bool,
-) {
-    let storage = obj_entry(out, "storage");
-    let arr = storage
-        .entry(list.to_string())
-        .or_insert_with(|| Json::Array(Vec::new()));
-    let Json::Array(arr) = arr else { return };
-    if let Some(Json::Object(m)) = arr
-        .iter_mut()
-        .find(|n| n.get("path").and_then(Json::as_str) == Some(dest))
-    {
-        if !fill(m) {
-            ctx.diags.error(
-                format!("matching filesystem node has existing contents or different type: {dest}"),
-                span,
-            );
+/// Positions of `storage.files` / `storage.links` entries by path.
+#[derive(Default)]
+struct TreeIndex {
+    built: bool,
+    files: FxHashMap<String, usize>,
+    links: FxHashMap<String, usize>,
+}
+
+impl TreeIndex {
+    /// Fills the explicit entry for `dest` in `storage.<list>`, or appends one.
+    fn fill(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        out: &mut JMap,
+        list: &str,
+        dest: &str,
+        span: super::yaml::Span,
+        fill: impl Fn(&mut JMap) -> bool,
+    ) {
+        let storage = obj_entry(out, "storage");
+        if !self.built {
+            self.built = true;
+            for (name, map) in [("files", &mut self.files), ("links", &mut self.links)] {
+                if let Some(Json::Array(arr)) = storage.get(name) {
+                    for (i, n) in arr.iter().enumerate() {
+                        if let Some(p) = n.get("path").and_then(Json::as_str) {
+                            map.entry(p.to_string()).or_insert(i);
+                        }
+                    }
+                }
+            }
         }
-        return;
+        let map = if list == "files" {
+            &mut self.files
+        } else {
+            &mut self.links
+        };
+        let arr = storage
+            .entry(list.to_string())
+            .or_insert_with(|| Json::Array(Vec::new()));
+        let Json::Array(arr) = arr else { return };
+        if let Some(Json::Object(m)) = map.get(dest).and_then(|&i| arr.get_mut(i)) {
+            if !fill(m) {
+                ctx.diags.error(
+                    format!(
+                        "matching filesystem node has existing contents or different type: {dest}"
+                    ),
+                    span,
+                );
+            }
+            return;
+        }
+        let mut m = JMap::new();
+        m.insert("path".into(), Json::String(dest.to_string()));
+        fill(&mut m);
+        ctx.spans
+            .insert(format!("$.storage.{list}.{}", arr.len()), span);
+        map.insert(dest.to_string(), arr.len());
+        arr.push(Json::Object(m));
     }
-    let mut m = JMap::new();
-    m.insert("path".into(), Json::String(dest.to_string()));
-    fill(&mut m);
-    ctx.spans
-        .insert(format!("$.storage.{list}.{}", arr.len()), span);
-    arr.push(Json::Object(m));
 }
 
 enum TreeEntry {
-    File { exec: bool },
+    File {
+        exec: bool,
+    },
     Link(String),
-    Other,
+    /// A device node, FIFO or socket: what it is.
+    Other(&'static str),
 }
 
 /// Lists a directory recursively in lexical path order (as Go's `filepath.Walk`).
@@ -489,8 +532,9 @@ fn walk_dir(root: &Path, dir: &Path, out: &mut Vec<(String, TreeEntry)>) -> std:
         let meta = std::fs::symlink_metadata(&path)?;
         let rel = path
             .strip_prefix(root)
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
+            .map_err(|_| std::io::Error::other(format!("{} left the tree", path.display())))?
+            .to_string_lossy()
+            .into_owned();
         if meta.is_dir() {
             walk_dir(root, &path, out)?;
         } else if meta.is_file() {
@@ -504,7 +548,7 @@ fn walk_dir(root: &Path, dir: &Path, out: &mut Vec<(String, TreeEntry)>) -> std:
             let target = std::fs::read_link(&path)?;
             out.push((rel, TreeEntry::Link(target.to_string_lossy().into_owned())));
         } else {
-            out.push((rel, TreeEntry::Other));
+            out.push((rel, TreeEntry::Other(super::input::kind(meta.file_type()))));
         }
     }
     Ok(())

@@ -2,13 +2,14 @@
 
 use serde_json::Value as Json;
 
-use super::butane::obj_entry;
+use super::clc_sugar::{self, Wrapper};
 use super::dataurl;
 use super::diag::Diagnostic;
-use super::walk::{Ctx, Field, JMap, STRS, Special, Ty, f, fj};
+use super::omitempty;
+use super::walk::{Ctx, Field, JMap, STRS, Special, Ty, f, fj, obj_entry};
 use super::yaml::{Node, Value};
 
-const VERIFICATION: Ty = Ty::Special(Special::ClcVerification);
+const VERIFICATION: Ty = Ty::Custom(verification);
 const CONFIG_REF: Ty = Ty::Obj(&[f("source", Ty::Str), f("verification", VERIFICATION)]);
 const ID_NAME: Ty = Ty::Obj(&[f("id", Ty::Int), f("name", Ty::Str)]);
 
@@ -34,7 +35,7 @@ const IGNITION: &[Field] = &[
 ];
 
 const USER_CREATE: &[Field] = &[
-    f("uid", Ty::Int),
+    f("uid", Ty::Uint),
     f("gecos", Ty::Str),
     f("home_dir", Ty::Str),
     f("no_create_home", Ty::Bool),
@@ -65,7 +66,7 @@ const USER: &[Field] = &[
 
 const GROUP: &[Field] = &[
     f("name", Ty::Str),
-    f("gid", Ty::Int),
+    f("gid", Ty::Uint),
     f("password_hash", Ty::Str),
     f("system", Ty::Bool),
 ];
@@ -73,10 +74,10 @@ const GROUP: &[Field] = &[
 const PARTITION: &[Field] = &[
     f("label", Ty::Str),
     f("number", Ty::Int),
-    fj("size", "sizeMiB", Ty::Special(Special::ClcSize)),
-    fj("start", "startMiB", Ty::Special(Special::ClcSize)),
+    fj("size", "sizeMiB", Ty::Custom(size)),
+    fj("start", "startMiB", Ty::Custom(size)),
     f("guid", Ty::Str),
-    f("type_guid", Ty::Special(Special::ClcTypeGuid)),
+    f("type_guid", Ty::Custom(type_guid)),
 ];
 
 const MOUNT: &[Field] = &[
@@ -108,7 +109,7 @@ const FILE: &[Field] = &[
     NODE_COMMON[3],
     NODE_COMMON[4],
     NODE_COMMON[5],
-    f("contents", Ty::Special(Special::ClcContents)),
+    f("contents", Ty::Custom(file_contents)),
     f("append", Ty::Bool),
 ];
 
@@ -147,6 +148,7 @@ const STORAGE: &[Field] = &[
             f("level", Ty::Str),
             f("devices", STRS),
             f("spares", Ty::Int),
+            f("options", STRS),
         ])),
     ),
     f(
@@ -197,7 +199,14 @@ const ROOT: &[Field] = &[
     f("docker", Ty::Obj(&[f("flags", STRS)])),
     f(
         "update",
-        Ty::Obj(&[f("group", Ty::Str), f("server", Ty::Str)]),
+        Ty::Obj(&[
+            f("group", Ty::Str),
+            f("server", Ty::Str),
+            f("pcr_policy_server", Ty::Str),
+            f("download_user", Ty::Str),
+            f("download_password", Ty::Str),
+            f("machine_alias", Ty::Str),
+        ]),
     ),
     f(
         "locksmith",
@@ -244,43 +253,36 @@ pub fn translate(ctx: &mut Ctx<'_>, root: &Node) -> Option<Json> {
     // Sugar units come before the user's (ct converts in Go file order).
     let mut sugar_units = Vec::new();
     if let Some(Json::Object(d)) = docker {
-        sugar_units.push(docker_unit(&d));
+        let flags: Vec<&str> = d
+            .get("flags")
+            .and_then(Json::as_array)
+            .map(|a| a.iter().filter_map(Json::as_str).collect())
+            .unwrap_or_default();
+        sugar_units.push(clc_sugar::docker_unit(&flags));
     }
-    for (_, key, node) in &captured {
-        if let Some(unit) = match *key {
-            "etcd" => wrapper_unit(
-                ctx,
-                node,
-                "etcd-member.service",
-                "20-clct-etcd-member.conf",
-                "ETCD_IMAGE_TAG",
-                "/usr/lib/coreos/etcd-wrapper $ETCD_OPTS",
-            ),
-            "flannel" => wrapper_unit(
-                ctx,
-                node,
-                "flanneld.service",
-                "20-clct-flannel.conf",
-                "FLANNEL_IMAGE_TAG",
-                "/usr/lib/coreos/flannel-wrapper $FLANNEL_OPTS",
-            ),
-            "version" => {
-                if !matches!(&node.value, Value::Scalar(s) if s.as_int() == Some(0)) {
-                    ctx.diags.push(Diagnostic::error(
-                        "a Container Linux Config `version` must be 0",
-                        Some(node.span),
-                    ));
-                }
-                None
+    // ct runs its converters in Go file order: docker, etcd, flannel.
+    for which in [Wrapper::Etcd, Wrapper::Flannel] {
+        let key = match which {
+            Wrapper::Etcd => "etcd",
+            Wrapper::Flannel => "flannel",
+        };
+        for (_, _, node) in captured.iter().filter(|c| c.1 == key) {
+            if let Some(unit) = clc_sugar::wrapper_unit(ctx, node, which) {
+                sugar_units.push(unit);
             }
-            _ => None,
-        } {
-            sugar_units.push(unit);
+        }
+    }
+    for (_, _, node) in captured.iter().filter(|c| c.1 == "version") {
+        if !matches!(&node.value, Value::Scalar(s) if s.as_int() == Some(0)) {
+            ctx.diags.push(Diagnostic::error(
+                "a Container Linux Config `version` must be 0",
+                Some(node.span),
+            ));
         }
     }
     defaults(ctx, &mut out);
-    if update.is_some() || locksmith.is_some() {
-        let text = update_conf(ctx, update.as_ref(), locksmith.as_ref());
+    let text = clc_sugar::update_conf(ctx, update.as_ref(), locksmith.as_ref());
+    if !text.is_empty() {
         let mut file = JMap::new();
         file.insert("filesystem".into(), Json::String("root".into()));
         file.insert(
@@ -314,6 +316,7 @@ pub fn translate(ctx: &mut Ctx<'_>, root: &Node) -> Option<Json> {
         }
         systemd.insert("units".into(), Json::Array(sugar_units));
     }
+    omitempty::apply_v2(&mut out);
     Some(Json::Object(out))
 }
 
@@ -370,124 +373,200 @@ fn contents(source: String, compression: Option<Json>) -> Json {
     Json::Object(c)
 }
 
-/// The special CLC fields.
-pub fn special(ctx: &mut Ctx<'_>, sp: Special, node: &Node, path: &str) -> Option<Json> {
-    match sp {
-        Special::ClcContents => {
-            const REMOTE: &[Field] = &[
-                f("url", Ty::Str),
-                f("compression", Ty::Str),
-                f("verification", VERIFICATION),
-            ];
-            const CONTENTS: &[Field] = &[
-                f("inline", Ty::Str),
-                f("local", Ty::Str),
-                f("remote", Ty::Obj(REMOTE)),
-            ];
-            let Json::Object(c) = ctx.walk(node, &Ty::Obj(CONTENTS), path)? else {
-                return None;
-            };
-            if c.len() > 1 {
-                ctx.diags.push(Diagnostic::error(
-                    "only one of inline, local and remote can be set",
-                    Some(node.span),
-                ));
-                return None;
-            }
-            if let Some(Json::String(s)) = c.get("inline") {
-                ctx.note_embedded(s.as_bytes(), path);
-                return Some(contents(dataurl::plain(s.as_bytes()), None));
-            }
-            if let Some(Json::String(rel)) = c.get("local") {
-                let span = ctx.span_of(&format!("{path}.local")).unwrap_or(node.span);
-                let data = ctx.read_local(rel, span)?;
-                ctx.note_embedded(&data, path);
-                return Some(contents(dataurl::plain(&data), None));
-            }
-            if let Some(Json::Object(r)) = c.get("remote") {
-                let mut out = JMap::new();
-                if let Some(comp) = r.get("compression") {
-                    out.insert("compression".into(), comp.clone());
-                }
-                out.insert(
-                    "source".into(),
-                    r.get("url").cloned().unwrap_or(Json::String(String::new())),
-                );
-                out.insert(
-                    "verification".into(),
-                    r.get("verification")
-                        .cloned()
-                        .unwrap_or(Json::Object(JMap::new())),
-                );
-                return Some(Json::Object(out));
-            }
-            Some(contents("data:,".into(), None))
+/// File `contents`: `inline` / `local` / `remote`.
+fn file_contents(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<Json> {
+    const REMOTE: &[Field] = &[
+        f("url", Ty::Str),
+        f("compression", Ty::Str),
+        f("verification", VERIFICATION),
+    ];
+    const CONTENTS: &[Field] = &[
+        f("inline", Ty::Str),
+        f("local", Ty::Str),
+        f("remote", Ty::Obj(REMOTE)),
+    ];
+    let Json::Object(c) = ctx.walk(node, &Ty::Obj(CONTENTS), path)? else {
+        return None;
+    };
+    if c.len() > 1 {
+        ctx.diags.push(Diagnostic::error(
+            "only one of inline, local and remote can be set",
+            Some(node.span),
+        ));
+        return None;
+    }
+    if let Some(Json::String(s)) = c.get("inline") {
+        ctx.note_embedded(s.as_bytes(), path);
+        return Some(contents(dataurl::plain(s.as_bytes()), None));
+    }
+    if let Some(Json::String(rel)) = c.get("local") {
+        let span = ctx.span_of(&format!("{path}.local")).unwrap_or(node.span);
+        let data = ctx.read_local(rel, span)?;
+        ctx.note_embedded(&data, path);
+        return Some(contents(dataurl::plain(&data), None));
+    }
+    if let Some(Json::Object(r)) = c.get("remote") {
+        let mut out = JMap::new();
+        if let Some(comp) = r.get("compression") {
+            out.insert("compression".into(), comp.clone());
         }
-        Special::ClcVerification => {
-            const HASH: &[Field] = &[f("function", Ty::Str), f("sum", Ty::Str)];
-            const VER: &[Field] = &[f("hash", Ty::Obj(HASH))];
-            let Json::Object(v) = ctx.walk(node, &Ty::Obj(VER), path)? else {
-                return None;
-            };
-            let mut out = JMap::new();
-            if let Some(h) = v.get("hash") {
-                let func = h.get("function").and_then(Json::as_str).unwrap_or("");
-                let sum = h.get("sum").and_then(Json::as_str).unwrap_or("");
-                if !func.is_empty() && !sum.is_empty() {
-                    out.insert("hash".into(), Json::String(format!("{func}-{sum}")));
-                }
-            }
-            Some(Json::Object(out))
+        out.insert(
+            "source".into(),
+            r.get("url").cloned().unwrap_or(Json::String(String::new())),
+        );
+        out.insert(
+            "verification".into(),
+            r.get("verification")
+                .cloned()
+                .unwrap_or(Json::Object(JMap::new())),
+        );
+        return Some(Json::Object(out));
+    }
+    Some(contents("data:,".into(), None))
+}
+
+/// `verification: {hash: {function, sum}}` → `{"hash": "function-sum"}`.
+fn verification(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<Json> {
+    const HASH: &[Field] = &[f("function", Ty::Str), f("sum", Ty::Str)];
+    const VER: &[Field] = &[f("hash", Ty::Obj(HASH))];
+    let Json::Object(v) = ctx.walk(node, &Ty::Obj(VER), path)? else {
+        return None;
+    };
+    let mut out = JMap::new();
+    if let Some(h) = v.get("hash") {
+        let func = h.get("function").and_then(Json::as_str).unwrap_or("");
+        let sum = h.get("sum").and_then(Json::as_str).unwrap_or("");
+        if !func.is_empty() && !sum.is_empty() {
+            out.insert("hash".into(), Json::String(format!("{func}-{sum}")));
         }
-        Special::ClcSize => {
-            let text = ctx.string(node)?;
-            match parse_size_mib(&text) {
-                Ok(mib) => Some(Json::from(mib)),
-                Err(msg) => {
-                    ctx.diags.push(
-                        Diagnostic::error(msg, Some(node.span))
-                            .with_help("write a size such as `512MiB` or `20GiB`"),
-                    );
-                    None
-                }
-            }
+    }
+    Some(Json::Object(out))
+}
+
+/// Partition `size` / `start` such as `20GiB` → MiB. Any scalar is read as
+/// its text (go-yaml decodes `start: 0` into the string "0").
+fn size(ctx: &mut Ctx<'_>, node: &Node, _path: &str) -> Option<Json> {
+    let text = ctx.string(node)?;
+    match parse_size_mib(&text) {
+        Ok(mib) => mib.map(Json::from),
+        Err(msg) => {
+            ctx.diags.push(
+                Diagnostic::error(msg, Some(node.span))
+                    .with_help("write a size such as `512MiB` or `20GiB` (a bare `0` is allowed)"),
+            );
+            None
         }
-        Special::ClcTypeGuid => {
-            let text = ctx.string(node)?;
-            Some(Json::String(
-                type_guid_alias(&text).unwrap_or(&text).to_string(),
-            ))
-        }
-        _ => None,
     }
 }
 
-/// `20GiB` → 20480 (MiB). Units are base 2; the result must be whole MiB.
-pub fn parse_size_mib(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid size \"{text}\""))?;
-    let shift = match unit.trim() {
-        "B" => 0,
-        "K" | "KB" | "KiB" => 10,
-        "M" | "MB" | "MiB" => 20,
-        "G" | "GB" | "GiB" => 30,
-        "T" | "TB" | "TiB" => 40,
-        "P" | "PB" | "PiB" => 50,
-        "" => return Err(format!("size \"{text}\" needs a unit")),
-        u => return Err(format!("unknown size unit \"{u}\" in \"{text}\"")),
-    };
-    let bytes = n
-        .checked_shl(shift)
-        .filter(|b| b >> shift == n)
-        .ok_or_else(|| format!("size \"{text}\" is too large"))?;
-    if bytes % (1 << 20) != 0 {
-        return Err(format!("size \"{text}\" is not a whole number of MiB"));
+/// Partition `type_guid`, with ct's aliases.
+fn type_guid(ctx: &mut Ctx<'_>, node: &Node, _path: &str) -> Option<Json> {
+    let text = ctx.string(node)?;
+    Some(Json::String(
+        type_guid_alias(&text).unwrap_or(&text).to_string(),
+    ))
+}
+
+/// A partition `size`/`start` → MiB, as ct's `convertPartitionDimension`
+/// (disks.go:106): `""` → absent, else alecthomas/units `ParseBase2Bytes`,
+/// not negative, whole MiB. A bare `0` is accepted (units' special case);
+/// other bare numbers have no unit and are refused.
+pub fn parse_size_mib(text: &str) -> Result<Option<i64>, String> {
+    if text.is_empty() {
+        return Ok(None);
     }
-    Ok(bytes >> 20)
+    const MIB: i64 = 1 << 20;
+    let b = parse_base2_bytes(text)?;
+    if b < 0 {
+        return Err(format!("invalid dimension (negative): \"{text}\""));
+    }
+    if b % MIB != 0 {
+        return Err("invalid dimension (finest granularity is 1MiB)".into());
+    }
+    Ok(Some(b / MIB))
+}
+
+/// alecthomas/units `ParseBase2Bytes`: IEC units (`KiB` … `EiB`), else the
+/// old spellings (`KB` … `EB`), both base 2; `B` is bytes. A sequence such
+/// as `1GiB512MiB` adds up; fractions are allowed (`1.5GiB`).
+fn parse_base2_bytes(text: &str) -> Result<i64, String> {
+    const IEC: [(&str, i64); 7] = [
+        ("B", 0),
+        ("KiB", 10),
+        ("MiB", 20),
+        ("GiB", 30),
+        ("TiB", 40),
+        ("PiB", 50),
+        ("EiB", 60),
+    ];
+    const OLD: [(&str, i64); 7] = [
+        ("B", 0),
+        ("KB", 10),
+        ("MB", 20),
+        ("GB", 30),
+        ("TB", 40),
+        ("PB", 50),
+        ("EB", 60),
+    ];
+    parse_unit(text, &IEC).or_else(|_| parse_unit(text, &OLD))
+}
+
+/// alecthomas/units `ParseUnit` (util.go) with a map of unit → power of 2.
+fn parse_unit(orig: &str, units: &[(&str, i64)]) -> Result<i64, String> {
+    let invalid = || format!("units: invalid {orig}");
+    let (neg, mut s) = match orig.as_bytes().first() {
+        Some(b'-') => (true, &orig[1..]),
+        Some(b'+') => (false, &orig[1..]),
+        _ => (false, orig),
+    };
+    if s == "0" {
+        return Ok(0);
+    }
+    if s.is_empty() {
+        return Err(invalid());
+    }
+    let mut f = 0f64;
+    while !s.is_empty() {
+        if !(s.starts_with('.') || s.as_bytes()[0].is_ascii_digit()) {
+            return Err(invalid());
+        }
+        let int_len = s.bytes().take_while(u8::is_ascii_digit).count();
+        let mut g = if int_len > 0 {
+            s[..int_len].parse::<i64>().map_err(|_| invalid())? as f64
+        } else {
+            0.0
+        };
+        s = &s[int_len..];
+        let mut frac_len = 0;
+        if let Some(rest) = s.strip_prefix('.') {
+            frac_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if frac_len > 0 {
+                let x = rest[..frac_len].parse::<i64>().map_err(|_| invalid())? as f64;
+                g += x / 10f64.powi(frac_len as i32);
+            }
+            s = &rest[frac_len..];
+        }
+        if int_len == 0 && frac_len == 0 {
+            return Err(invalid());
+        }
+        let unit_len = s
+            .char_indices()
+            .find(|(_, c)| *c == '.' || c.is_ascii_digit())
+            .map_or(s.len(), |(i, _)| i);
+        let unit = &s[..unit_len];
+        s = &s[unit_len..];
+        let Some((_, shift)) = units.iter().find(|(u, _)| *u == unit) else {
+            return Err(format!("units: unknown unit {unit} in {orig}"));
+        };
+        f += g * (1i64 << shift) as f64;
+    }
+    if neg {
+        f = -f;
+    }
+    if !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) {
+        return Err("units: overflow parsing unit".into());
+    }
+    Ok(f as i64)
 }
 
 fn type_guid_alias(name: &str) -> Option<&'static str> {
@@ -500,152 +579,41 @@ fn type_guid_alias(name: &str) -> Option<&'static str> {
     })
 }
 
-/// `docker.flags` → `docker.service` enabled with a DOCKER_OPTS drop-in.
-fn docker_unit(d: &JMap) -> Json {
-    let flags: Vec<&str> = d
-        .get("flags")
-        .and_then(Json::as_array)
-        .map(|a| a.iter().filter_map(Json::as_str).collect())
-        .unwrap_or_default();
-    serde_json::json!({
-        "name": "docker.service",
-        "enable": true,
-        "dropins": [{
-            "name": "20-clct-docker.conf",
-            "contents": format!("[Service]\nEnvironment=\"DOCKER_OPTS={}\"\n", flags.join(" ")),
-        }],
-    })
-}
-
-/// `etcd`/`flannel` → a drop-in that runs the wrapper with one `--opt="value"`
-/// line per option, in the order written.
-fn wrapper_unit(
-    ctx: &mut Ctx<'_>,
-    node: &Node,
-    unit: &str,
-    dropin: &str,
-    tag_var: &str,
-    exec: &str,
-) -> Option<Json> {
-    let Value::Map(entries) = &node.value else {
-        ctx.type_error(node, "a mapping");
-        return None;
-    };
-    let mut text = String::from("[Service]\n");
-    let mut opts = Vec::new();
-    for e in entries {
-        let Some(value) = ctx.string(&e.value) else {
-            continue;
-        };
-        if value.contains("{PRIVATE_IPV4}")
-            || value.contains("{PUBLIC_IPV4}")
-            || value.contains("{HOSTNAME}")
-        {
-            ctx.diags.push(
-                Diagnostic::error("`{…}` templating needs a cloud platform's metadata, which a diskless stick node does not have", Some(e.value.span))
-                    .with_help("write the value itself"),
-            );
-            continue;
-        }
-        if e.key == "version" {
-            text.push_str(&format!("Environment=\"{tag_var}=v{value}\"\n"));
-        } else {
-            opts.push(format!(
-                "  --{}={}",
-                e.key.replace('_', "-"),
-                go_quote(&value)
-            ));
-        }
-    }
-    text.push_str("ExecStart=\n");
-    text.push_str(&format!("ExecStart={exec}"));
-    for o in &opts {
-        text.push_str(" \\\n");
-        text.push_str(o);
-    }
-    text.push('\n');
-    Some(serde_json::json!({
-        "name": unit,
-        "enable": true,
-        "dropins": [{ "name": dropin, "contents": text }],
-    }))
-}
-
-/// Go's `%q` for plain text: double quotes with `\"` and `\\` escaped.
-fn go_quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// `update` + `locksmith` → the text of /etc/coreos/update.conf.
-fn update_conf(ctx: &mut Ctx<'_>, update: Option<&Json>, locksmith: Option<&Json>) -> String {
-    let mut lines = Vec::new();
-    let get = |j: Option<&Json>, k: &str| {
-        j.and_then(|j| j.get(k))
-            .and_then(Json::as_str)
-            .map(str::to_string)
-    };
-    if let Some(g) = get(update, "group") {
-        lines.push(format!("GROUP={}", g.to_lowercase()));
-    }
-    if let Some(s) = get(update, "server") {
-        lines.push(format!("SERVER={s}"));
-    }
-    if let Some(strategy) = get(locksmith, "rebootStrategy")
-        && !["reboot", "etcd-lock", "off", "best-effort"].contains(&strategy.as_str())
-    {
-        let d = ctx.error_at(
-            "$.locksmith.rebootStrategy",
-            format!("invalid reboot strategy \"{strategy}\""),
-        );
-        ctx.diags
-            .push(d.with_help("use one of: reboot, etcd-lock, off, best-effort"));
-    }
-    for (key, var) in [
-        ("reboot_strategy", "REBOOT_STRATEGY"),
-        ("window_start", "LOCKSMITHD_REBOOT_WINDOW_START"),
-        ("window_length", "LOCKSMITHD_REBOOT_WINDOW_LENGTH"),
-        ("group", "LOCKSMITHD_GROUP"),
-        ("etcd_endpoints", "LOCKSMITHD_ENDPOINT"),
-        ("etcd_cafile", "LOCKSMITHD_ETCD_CAFILE"),
-        ("etcd_certfile", "LOCKSMITHD_ETCD_CERTFILE"),
-        ("etcd_keyfile", "LOCKSMITHD_ETCD_KEYFILE"),
-    ] {
-        // The walk already renamed the keys to camelCase.
-        if let Some(v) = get(locksmith, &super::walk::camel(key)) {
-            lines.push(format!("{var}={}", go_quote(&v)));
-        }
-    }
-    lines.join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn sizes() {
-        assert_eq!(parse_size_mib("20GiB"), Ok(20480));
-        assert_eq!(parse_size_mib("512MiB"), Ok(512));
-        assert_eq!(parse_size_mib("1TB"), Ok(1 << 20));
-        assert!(parse_size_mib("100KiB").is_err());
-        assert!(parse_size_mib("12").is_err());
-        assert!(parse_size_mib("3XB").is_err());
-    }
-
-    #[test]
-    fn quotes_like_go() {
-        assert_eq!(go_quote("Sun 03:30"), "\"Sun 03:30\"");
-        assert_eq!(go_quote("a\"b\\"), "\"a\\\"b\\\\\"");
+        assert_eq!(parse_size_mib("20GiB"), Ok(Some(20480)));
+        assert_eq!(parse_size_mib("512MiB"), Ok(Some(512)));
+        assert_eq!(parse_size_mib("1TB"), Ok(Some(1 << 20)));
+        assert_eq!(parse_size_mib("1.5GiB"), Ok(Some(1536)));
+        assert_eq!(parse_size_mib("1GiB512MiB"), Ok(Some(1536)));
+        assert_eq!(parse_size_mib("0"), Ok(Some(0)));
+        assert_eq!(parse_size_mib("-0"), Ok(Some(0)));
+        assert_eq!(parse_size_mib(""), Ok(None));
+        assert_eq!(
+            parse_size_mib("100KiB"),
+            Err("invalid dimension (finest granularity is 1MiB)".into())
+        );
+        assert_eq!(
+            parse_size_mib("12"),
+            Err("units: unknown unit  in 12".into())
+        );
+        assert_eq!(
+            parse_size_mib("3XB"),
+            Err("units: unknown unit XB in 3XB".into())
+        );
+        assert_eq!(
+            parse_size_mib("-1GiB"),
+            Err("invalid dimension (negative): \"-1GiB\"".into())
+        );
+        // Units from the two spellings do not mix.
+        assert!(parse_size_mib("1GB512MiB").is_err());
+        assert_eq!(
+            parse_size_mib("2kB"),
+            Err("units: unknown unit kB in 2kB".into())
+        );
     }
 }

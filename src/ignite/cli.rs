@@ -1,12 +1,12 @@
 //! The `mkstick ignite` subcommand.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use super::{Options, Rejected, SpecVersion, transpile_file};
+use super::{Options, Rejected, SpecVersion, output, transpile_file};
 
 /// Transpile a Container Linux Config or a Butane config to Ignition JSON.
 ///
@@ -19,7 +19,8 @@ use super::{Options, Rejected, SpecVersion, transpile_file};
 pub struct IgniteArgs {
     /// The YAML config; `-` or nothing reads stdin.
     pub input: Option<PathBuf>,
-    /// Write the JSON here (atomically) instead of stdout.
+    /// Write the JSON here (atomically, mode 0600 for a new file) instead of
+    /// stdout; only a regular file is replaced.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
     /// Directory that `local:` paths are relative to.
@@ -58,7 +59,7 @@ pub fn run(args: &IgniteArgs) -> anyhow::Result<ExitCode> {
         Err(e) => {
             return match e.downcast_ref::<Rejected>() {
                 Some(rejected) => {
-                    eprintln!("{rejected}");
+                    to_stderr(&format!("{rejected}\n"));
                     Ok(ExitCode::from(1))
                 }
                 None => Err(e),
@@ -66,7 +67,7 @@ pub fn run(args: &IgniteArgs) -> anyhow::Result<ExitCode> {
         }
     };
     for w in &out.warnings {
-        eprint!("{w}");
+        to_stderr(w);
     }
     match &args.output {
         None => {
@@ -76,33 +77,15 @@ pub fn run(args: &IgniteArgs) -> anyhow::Result<ExitCode> {
                 .and_then(|()| stdout.flush())
                 .context("writing the Ignition JSON to stdout")?;
         }
-        Some(path) => write_atomically(path, out.json.as_bytes())?,
+        Some(path) => output::write_atomically(path, out.json.as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Temp file in the same directory, then rename: readers never see a partial file.
-fn write_atomically(path: &Path, data: &[u8]) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| {
-        format!(
-            "creating a temporary file in {} for the output",
-            dir.display()
-        )
-    })?;
-    // NamedTempFile is created 0600; the JSON holds no secrets and is meant
-    // to be served or copied, so give it the usual 0644.
-    use std::os::unix::fs::PermissionsExt as _;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o644))
-        .and_then(|()| tmp.write_all(data))
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("writing {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("renaming the output into place at {}", path.display()))?;
-    Ok(())
+/// Diagnostics to stderr. A closed or full stderr cannot be reported
+/// anywhere, and the exit code still says what happened, so a failed write
+/// is dropped instead of panicking as `eprint!` would.
+fn to_stderr(text: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(text.as_bytes());
 }

@@ -3,10 +3,18 @@
 
 use std::fmt::{self, Write as _};
 
-use super::yaml::Span;
+use std::hash::BuildHasher as _;
+
+use rustc_hash::{FxBuildHasher, FxHashMap};
+
+use super::span::Span;
+
+/// At most this many findings are rendered; a hostile or generated config can
+/// have hundreds of thousands, and the first ones say what is wrong.
+pub const MAX_RENDERED: usize = 100;
 
 /// How bad a finding is. Warnings fail the run in strict mode (the default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     Warning,
     Error,
@@ -22,7 +30,7 @@ impl fmt::Display for Severity {
 }
 
 /// One finding: a message, where it is (if anywhere), and an optional hint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
     pub severity: Severity,
     pub message: String,
@@ -61,18 +69,47 @@ impl Diagnostic {
     }
 }
 
+/// At most this many findings are kept (all are counted): a generated or
+/// hostile config can have millions, and memory must not grow with them.
+pub const MAX_KEPT: usize = 10_000;
+
 /// The findings of one run, in source order once sorted.
 #[derive(Debug, Default, Clone)]
 pub struct Diagnostics {
     items: Vec<Diagnostic>,
+    /// Indices of kept findings by hash, so that dedup stays linear.
+    seen: FxHashMap<u64, Vec<usize>>,
+    /// Every finding, kept or not.
+    errors: usize,
+    warnings: usize,
 }
 
 impl Diagnostics {
     pub fn push(&mut self, d: Diagnostic) {
         // The same finding can be reached twice (e.g. a shared anchor); say it once.
-        if !self.items.contains(&d) {
+        let hash = FxBuildHasher.hash_one(&d);
+        let same = self.seen.get(&hash).into_iter().flatten();
+        if same.copied().any(|i| self.items[i] == d) {
+            return;
+        }
+        match d.severity {
+            Severity::Error => self.errors += 1,
+            Severity::Warning => self.warnings += 1,
+        }
+        if self.items.len() < MAX_KEPT {
+            self.seen.entry(hash).or_default().push(self.items.len());
             self.items.push(d);
         }
+    }
+
+    /// Errors found, including those past [`MAX_KEPT`].
+    pub fn errors(&self) -> usize {
+        self.errors
+    }
+
+    /// Warnings found, including those past [`MAX_KEPT`].
+    pub fn warnings(&self) -> usize {
+        self.warnings
     }
 
     pub fn error(&mut self, message: impl Into<String>, span: Span) {
@@ -84,7 +121,7 @@ impl Diagnostics {
     }
 
     pub fn has_errors(&self) -> bool {
-        self.items.iter().any(|d| d.severity == Severity::Error)
+        self.errors > 0
     }
 
     pub fn is_empty(&self) -> bool {
@@ -96,9 +133,18 @@ impl Diagnostics {
     }
 
     pub fn extend(&mut self, other: Diagnostics) {
+        let (errors, warnings) = (other.errors, other.warnings);
+        let (mut kept_errors, mut kept_warnings) = (0, 0);
         for d in other.items {
+            match d.severity {
+                Severity::Error => kept_errors += 1,
+                Severity::Warning => kept_warnings += 1,
+            }
             self.push(d);
         }
+        // Findings the other set counted but did not keep.
+        self.errors += errors - kept_errors;
+        self.warnings += warnings - kept_warnings;
     }
 
     /// Sorts by position (unpositioned findings first), keeping the
@@ -128,7 +174,7 @@ pub fn render(d: &Diagnostic, file: &str, source: &str) -> String {
         span.start.line, span.start.col
     );
     let _ = writeln!(out, "{pad} |");
-    let text = source.lines().nth(line_no.saturating_sub(1)).unwrap_or("");
+    let text = line_at(source, span.start.offset, line_no);
     let _ = writeln!(out, "{line_no} | {text}");
     let start_col = span.start.col.saturating_sub(1) as usize;
     let line_chars = text.chars().count();
@@ -158,12 +204,38 @@ pub fn render(d: &Diagnostic, file: &str, source: &str) -> String {
     out
 }
 
-/// Renders all findings, separated by blank lines, plus a summary line.
+/// The text of line `line_no` (1-based), found from the byte offset of a
+/// position on it, so that rendering many findings stays linear.
+fn line_at(source: &str, offset: usize, line_no: usize) -> &str {
+    // Offset 0 past line 1 is a position made up by a pass, not the parser.
+    let trusted = offset > 0 || line_no == 1;
+    match source.get(..offset).filter(|_| trusted) {
+        Some(before) => {
+            let start = before.rfind('\n').map_or(0, |i| i + 1);
+            let end = source[start..]
+                .find('\n')
+                .map_or(source.len(), |i| start + i);
+            let text = &source[start..end];
+            text.strip_suffix('\r').unwrap_or(text)
+        }
+        None => source.lines().nth(line_no.saturating_sub(1)).unwrap_or(""),
+    }
+}
+
+/// Renders the findings (at most [`MAX_RENDERED`]), separated by blank lines.
 pub fn render_all(diags: &Diagnostics, file: &str, source: &str) -> String {
     let mut out = String::new();
-    for d in diags.items() {
+    for d in diags.items().iter().take(MAX_RENDERED) {
         out.push_str(&render(d, file, source));
         out.push('\n');
+    }
+    let hidden = (diags.errors() + diags.warnings()).saturating_sub(MAX_RENDERED);
+    if hidden > 0 {
+        let _ = writeln!(
+            out,
+            "note: {hidden} more finding{} not shown (the first {MAX_RENDERED} are above)\n",
+            if hidden == 1 { "" } else { "s" }
+        );
     }
     out
 }
@@ -171,7 +243,7 @@ pub fn render_all(diags: &Diagnostics, file: &str, source: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ignite::yaml::{Pos, Span};
+    use crate::ignite::span::{Pos, Span};
 
     fn span(line: u32, col: u32, end_col: u32) -> Span {
         Span {
@@ -186,6 +258,22 @@ mod tests {
                 offset: 0,
             },
         }
+    }
+
+    #[test]
+    fn keeps_a_bounded_number_and_counts_all() {
+        let mut d = Diagnostics::default();
+        for i in 0..MAX_KEPT + 5 {
+            d.push(Diagnostic::warning(format!("w{i}"), None));
+        }
+        d.push(Diagnostic::warning("w0", None));
+        d.push(Diagnostic::error("e", None));
+        assert_eq!(d.items().len(), MAX_KEPT);
+        assert_eq!((d.warnings(), d.errors()), (MAX_KEPT + 5, 1));
+        assert!(d.has_errors());
+        let mut all = Diagnostics::default();
+        all.extend(d);
+        assert_eq!((all.warnings(), all.errors()), (MAX_KEPT + 5, 1));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Hints for keys that belong to the other dialect (users mix them up).
 
-use super::walk::Dialect;
+use super::dialect::Dialect;
 
 /// Help text for an unknown `key` that the other dialect knows.
 pub fn cross_dialect(dialect: Dialect, key: &str) -> Option<String> {

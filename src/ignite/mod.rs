@@ -7,11 +7,23 @@
 
 pub mod butane;
 pub mod clc;
+mod clc_options;
+pub mod clc_sugar;
 mod cli;
 pub mod dataurl;
 pub mod diag;
+pub mod dialect;
+// C zlib through FFI: its window and hash table shrink to the input.
+#[allow(unsafe_code)]
 mod gzip;
 mod hints;
+pub mod input;
+pub mod local;
+pub mod modes;
+mod omitempty;
+mod output;
+pub mod resource;
+pub mod span;
 pub mod spec2to3;
 pub mod systemd;
 pub mod validate;
@@ -25,7 +37,7 @@ use anyhow::Context as _;
 use serde_json::Value as Json;
 
 pub use cli::{IgniteArgs, run};
-use diag::{Diagnostic, Diagnostics, Severity};
+use diag::{Diagnostic, Diagnostics};
 use walk::{Ctx, Dialect};
 use yaml::Value;
 
@@ -111,25 +123,30 @@ impl fmt::Display for Rejected {
 
 impl std::error::Error for Rejected {}
 
-/// Transpiles a YAML config file (`-` = stdin) to Ignition JSON.
+/// Transpiles a YAML config file (`-` = stdin) to Ignition JSON. The config
+/// must be a regular file (or stdin) of at most [`input::MAX_CONFIG_BYTES`].
 pub fn transpile_file(path: &Path, opts: &Options) -> anyhow::Result<Output> {
-    let (name, source) = if path == Path::new("-") {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+    let limit = input::MAX_CONFIG_BYTES;
+    let (name, bytes) = if path == Path::new("-") {
+        let bytes = input::read_bounded(std::io::stdin().lock(), limit)
             .context("reading the config from stdin")?;
-        ("<stdin>".to_string(), s)
+        ("<stdin>".to_string(), bytes)
     } else {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("reading the config {}", path.display()))?;
-        let s = String::from_utf8(bytes).map_err(|e| {
-            anyhow::anyhow!(
-                "the config {} is not UTF-8 text (invalid byte at offset {})",
+        let bytes = input::read_regular(path, limit).with_context(|| {
+            format!(
+                "reading the config {} (a YAML file of at most {})",
                 path.display(),
-                e.utf8_error().valid_up_to()
+                input::size(limit)
             )
         })?;
-        (path.display().to_string(), s)
+        (path.display().to_string(), bytes)
     };
+    let source = String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "the config {name} is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })?;
     transpile_str(&source, &name, opts).map_err(anyhow::Error::new)
 }
 
@@ -138,29 +155,30 @@ pub fn transpile_str(source: &str, name: &str, opts: &Options) -> Result<Output,
     let mut diags = Diagnostics::default();
     let result = translate(source, opts, &mut diags);
     diags.sort();
-    let errors = diags
-        .items()
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
-    let warnings = diags.items().len() - errors;
-    let failed = errors > 0 || (opts.strict && warnings > 0) || result.is_none();
-    if failed {
-        let mut rendered = diag::render_all(&diags, name, source);
-        rendered.push_str(&summary(errors, warnings, opts.strict));
-        return Err(Rejected {
-            rendered,
-            errors,
-            warnings,
-        });
-    }
-    let (json, spec) = result.unwrap_or((Json::Null, SpecVersion::V2_3));
-    let mut text = if opts.pretty {
+    let (errors, warnings) = (diags.errors(), diags.warnings());
+    let passed = errors == 0 && !(opts.strict && warnings > 0);
+    let (json, spec) = match result {
+        Some(out) if passed => out,
+        _ => {
+            let mut rendered = diag::render_all(&diags, name, source);
+            rendered.push_str(&summary(errors, warnings, opts.strict));
+            return Err(Rejected {
+                rendered,
+                errors,
+                warnings,
+            });
+        }
+    };
+    let text = if opts.pretty {
         serde_json::to_string_pretty(&json)
     } else {
         serde_json::to_string(&json)
-    }
-    .unwrap_or_default();
+    };
+    let mut text = text.map_err(|e| Rejected {
+        rendered: format!("error: cannot write the Ignition JSON: {e}\n"),
+        errors: 1,
+        warnings,
+    })?;
     text.push('\n');
     Ok(Output {
         json: text,

@@ -4,16 +4,15 @@
 use serde_json::Value as Json;
 
 use super::SpecVersion;
-use super::butane::obj_entry;
 use super::dataurl;
-use super::walk::{Ctx, JMap};
+use super::walk::{Ctx, JMap, obj_entry};
 
 /// Converts a validated spec-2.3 config to `target` (3.3.0 or 3.4.0).
 pub fn convert(ctx: &mut Ctx<'_>, cfg: Json, target: SpecVersion) -> Option<Json> {
     let Json::Object(mut cfg) = cfg else {
         return None;
     };
-    let errors_before = ctx.diags.items().len();
+    let errors_before = ctx.diags.errors();
     let mut out = JMap::new();
     if let Some(Json::Object(mut ign)) = cfg.remove("ignition") {
         if let Some(Json::Object(mut config)) = ign.remove("config") {
@@ -98,10 +97,7 @@ pub fn convert(ctx: &mut Ctx<'_>, cfg: Json, target: SpecVersion) -> Option<Json
     out.insert("systemd".into(), Json::Object(systemd));
     drop_empty(&mut out);
     obj_entry(&mut out, "ignition").insert("version".into(), Json::String(target.as_str().into()));
-    if ctx.diags.items()[errors_before..]
-        .iter()
-        .any(|d| d.severity == super::diag::Severity::Error)
-    {
+    if ctx.diags.errors() > errors_before {
         return None;
     }
     Some(Json::Object(out))

@@ -101,6 +101,9 @@ impl Validator<'_, '_> {
                 }
             }
         }
+        if self.spec == Spec::V2 {
+            self.deprecated_create(cfg);
+        }
         if let Some(passwd) = cfg.get("passwd") {
             self.named_list(arr(passwd, "users"), "$.passwd.users", "name");
             self.named_list(arr(passwd, "groups"), "$.passwd.groups", "name");
@@ -113,6 +116,75 @@ impl Validator<'_, '_> {
         }
         if let Some(networkd) = cfg.get("networkd") {
             self.units(arr(networkd, "units"), "$.networkd.units", false);
+        }
+    }
+
+    /// Spec 2's deprecated `create` objects (flatcar/ignition v0.36.2
+    /// config/v2_3/types/passwd.go:22 and filesystem.go:40): a warning, and
+    /// an error for each user- or mount-level field set beside one.
+    fn deprecated_create(&mut self, cfg: &Json) {
+        let set = |v: Option<&Json>| match v {
+            None | Some(Json::Null) => false,
+            Some(Json::Bool(b)) => *b,
+            Some(Json::String(s)) => !s.is_empty(),
+            Some(Json::Array(a)) => !a.is_empty(),
+            Some(_) => true,
+        };
+        let users = cfg.get("passwd").map(|p| arr(p, "users")).unwrap_or(&[]);
+        for (i, u) in users.iter().enumerate() {
+            if u.get("create").is_none() {
+                continue;
+            }
+            let p = format!("$.passwd.users.{i}");
+            self.warn(
+                &format!("{p}.create"),
+                "the create object has been deprecated in favor of user-level options",
+            );
+            for key in [
+                "gecos",
+                "groups",
+                "homeDir",
+                "noCreateHome",
+                "noLogInit",
+                "noUserGroup",
+                "primaryGroup",
+                "shell",
+                "system",
+                "uid",
+            ] {
+                if set(u.get(key)) {
+                    self.err(
+                        &format!("{p}.{key}"),
+                        format!("cannot use both the create object and the user-level {key} field"),
+                    );
+                }
+            }
+        }
+        let filesystems = cfg
+            .get("storage")
+            .map(|s| arr(s, "filesystems"))
+            .unwrap_or(&[]);
+        for (i, fs) in filesystems.iter().enumerate() {
+            let Some(mount) = fs.get("mount").filter(|m| m.get("create").is_some()) else {
+                continue;
+            };
+            let p = format!("$.storage.filesystems.{i}.mount");
+            if set(mount.get("wipeFilesystem")) {
+                self.err(
+                    &format!("{p}.wipeFilesystem"),
+                    "cannot use both create object and wipeFilesystem field",
+                );
+            }
+            if set(mount.get("options")) {
+                self.err(
+                    &format!("{p}.options"),
+                    "cannot use both create object and mount-level options field",
+                );
+            }
+            self.warn(
+                &format!("{p}.create"),
+                "the create object has been deprecated in favor of mount-level options",
+            );
         }
     }
 

@@ -7,24 +7,17 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::borrow::Cow;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{Map, Value as Json};
 
-use super::dataurl;
 use super::diag::{Diagnostic, Diagnostics};
+pub use super::dialect::Dialect;
+use super::local::{LocalError, LocalFiles};
+use super::modes;
 use super::yaml::{Node, Scalar, Span, Value};
 
 pub type JMap = Map<String, Json>;
-
-/// The input dialect, with what differs between versions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// Container Linux Config (ct).
-    Clc,
-    /// Butane `variant: flatcar`, `version: 1.<minor>.0`.
-    Butane { minor: u8 },
-}
 
 /// The type of a field's value.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +25,8 @@ pub enum Ty {
     Str,
     Bool,
     Int,
+    /// An unsigned int (Go `*uint`): a negative value is a type error.
+    Uint,
     /// A file or directory mode (an int; Butane adds warnings).
     Mode {
         dir: bool,
@@ -39,13 +34,17 @@ pub enum Ty {
     List(&'static Ty),
     Obj(&'static [Field]),
     Special(Special),
+    /// A dialect's own translation of a value (Butane resources, CLC
+    /// contents, sizes, …): the walker calls it and knows nothing more.
+    Custom(Custom),
 }
 
-/// Fields whose translation is more than a rename.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A dialect's handler for a value at an output path.
+pub type Custom = fn(&mut Ctx<'_>, &Node, &str) -> Option<Json>;
+
+/// Fields the walker handles with knowledge of their sibling keys.
+#[derive(Debug, Clone, Copy)]
 pub enum Special {
-    /// Butane resource: `inline`/`local`/`source` → `source` data URL.
-    Resource,
     /// Butane `contents_local`: file text copied verbatim into `contents`.
     ContentsLocal,
     /// Butane `ssh_authorized_keys_local`: keys appended after the inline ones.
@@ -55,14 +54,6 @@ pub enum Special {
     Capture,
     /// A key the dialect refuses with this message.
     Refused(&'static str),
-    /// CLC file contents: `inline` / `local` / `remote`.
-    ClcContents,
-    /// CLC `verification: {hash: {function, sum}}`.
-    ClcVerification,
-    /// CLC partition sizes such as `20GiB` (→ MiB).
-    ClcSize,
-    /// CLC partition type GUID with aliases.
-    ClcTypeGuid,
 }
 
 /// One key of a mapping.
@@ -127,10 +118,25 @@ pub fn camel(key: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `out[key]` as an object, created (or made one) when it is not.
+pub fn obj_entry<'m>(out: &'m mut JMap, key: &str) -> &'m mut JMap {
+    let v = out
+        .entry(key.to_string())
+        .or_insert_with(|| Json::Object(JMap::new()));
+    if !v.is_object() {
+        *v = Json::Object(JMap::new());
+    }
+    match v {
+        Json::Object(m) => m,
+        _ => unreachable!("just made an object"),
+    }
+}
+
 /// Everything the walk produces besides the JSON itself.
 pub struct Ctx<'a> {
     pub dialect: Dialect,
-    pub files_dir: Option<&'a Path>,
+    /// The `-d/--files-dir` files, confined and bounded.
+    pub local: LocalFiles<'a>,
     pub diags: Diagnostics,
     /// Output JSON path (`$.storage.files.0.path`) → where it came from.
     pub spans: FxHashMap<String, Span>,
@@ -145,7 +151,7 @@ impl<'a> Ctx<'a> {
     pub fn new(dialect: Dialect, files_dir: Option<&'a Path>) -> Self {
         Self {
             dialect,
-            files_dir,
+            local: LocalFiles::new(files_dir),
             diags: Diagnostics::default(),
             spans: FxHashMap::default(),
             captured: Vec::new(),
@@ -162,10 +168,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn minor(&self) -> u8 {
-        match self.dialect {
-            Dialect::Butane { minor } => minor,
-            Dialect::Clc => 0,
-        }
+        self.dialect.minor()
     }
 
     /// The nearest recorded source position for an output path.
@@ -193,6 +196,13 @@ impl<'a> Ctx<'a> {
             Ty::Str => self.string(node).map(Json::String),
             Ty::Bool => self.boolean(node).map(Json::Bool),
             Ty::Int => self.int(node).map(Json::from),
+            Ty::Uint => match self.int(node)? {
+                n if n < 0 => {
+                    self.type_error(node, "a non-negative integer");
+                    None
+                }
+                n => Some(Json::from(n)),
+            },
             Ty::Mode { dir } => {
                 let mode = self.int(node)?;
                 if matches!(self.dialect, Dialect::Butane { .. }) {
@@ -217,11 +227,12 @@ impl<'a> Ctx<'a> {
                 Some(Json::Array(out))
             }
             Ty::Obj(fields) => self.object(node, fields, path).map(Json::Object),
-            Ty::Special(sp) => self.special(*sp, node, path),
+            Ty::Special(sp) => self.special(*sp, node),
+            Ty::Custom(handler) => handler(self, node, path),
         }
     }
 
-    fn object(&mut self, node: &Node, fields: &'static [Field], path: &str) -> Option<JMap> {
+    pub fn object(&mut self, node: &Node, fields: &'static [Field], path: &str) -> Option<JMap> {
         let Value::Map(entries) = &node.value else {
             self.type_error(node, "a mapping");
             return None;
@@ -320,7 +331,7 @@ impl<'a> Ctx<'a> {
         out.insert("sshAuthorizedKeys".into(), Json::Array(keys));
     }
 
-    fn unknown_key(&mut self, key: &str, span: Span, fields: &[Field], path: &str) {
+    pub fn unknown_key(&mut self, key: &str, span: Span, fields: &[Field], path: &str) {
         let minor = self.minor();
         let mut d = Diagnostic::warning(format!("unknown key `{key}`"), Some(span))
             .with_path(format!("{path}.{key}"));
@@ -372,7 +383,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn boolean(&mut self, node: &Node) -> Option<bool> {
+    pub fn boolean(&mut self, node: &Node) -> Option<bool> {
         match &node.value {
             Value::Scalar(s) if s.as_bool().is_some() => s.as_bool(),
             _ => {
@@ -393,268 +404,38 @@ impl<'a> Ctx<'a> {
     }
 
     fn mode_warnings(&mut self, mode: i64, dir: bool, span: Span) {
-        if let Some(octal) = decimal_mode_to_octal(mode)
-            && !is_typical_mode(mode, dir)
-            && is_typical_mode(octal, dir)
-        {
-            self.diags.push(
-                    Diagnostic::warning(
-                        "unreasonable mode would be reasonable if specified in octal; remember to add a leading zero",
-                        Some(span),
-                    )
-                    .with_help(format!("write `0{mode}`")),
-                );
-        }
-        if mode & 0o7000 != 0 {
-            self.diags.warning(
-                "setuid/setgid/sticky bits are not supported or functional in spec versions older than 3.6.0",
-                span,
-            );
+        for w in modes::warnings(mode, dir) {
+            let d = Diagnostic::warning(w.message, Some(span));
+            self.diags.push(match w.help {
+                Some(help) => d.with_help(help),
+                None => d,
+            });
         }
     }
 
-    fn special(&mut self, sp: Special, node: &Node, path: &str) -> Option<Json> {
+    fn special(&mut self, sp: Special, node: &Node) -> Option<Json> {
         match sp {
-            Special::Resource => self.resource(node, path),
             Special::Refused(msg) => {
                 self.diags.error(msg, node.span);
                 None
             }
-            Special::ClcContents
-            | Special::ClcVerification
-            | Special::ClcSize
-            | Special::ClcTypeGuid => super::clc::special(self, sp, node, path),
             // Handled in `object`, where the sibling keys are known.
             Special::ContentsLocal | Special::KeysLocal | Special::Capture => None,
         }
     }
 
-    /// A Butane resource (file contents, append item, CA, merge/replace child).
-    fn resource(&mut self, node: &Node, path: &str) -> Option<Json> {
-        const FIELDS: &[Field] = &[
-            f("compression", Ty::Str),
-            f(
-                "http_headers",
-                Ty::List(&Ty::Obj(&[f("name", Ty::Str), f("value", Ty::Str)])),
-            ),
-            f("source", Ty::Str),
-            f("inline", Ty::Str),
-            f("local", Ty::Str),
-            f("verification", Ty::Obj(&[f("hash", Ty::Str)])),
-        ];
-        let mut obj = self.object(node, FIELDS, path)?;
-        let inline = obj.remove("inline");
-        let local = obj.remove("local");
-        let n = [
-            inline.is_some(),
-            local.is_some(),
-            obj.contains_key("source"),
-        ]
-        .iter()
-        .filter(|x| **x)
-        .count();
-        if n > 1 {
-            self.diags.push(
-                Diagnostic::error(
-                    "only one of the following can be set: inline, local, source",
-                    Some(node.span),
-                )
-                .with_path(path),
-            );
-            return Some(Json::Object(obj));
-        }
-        let data = match (inline, local) {
-            (Some(Json::String(s)), _) => Some(s.into_bytes()),
-            (_, Some(Json::String(rel))) => {
-                let span = self
-                    .spans
-                    .get(&format!("{path}.local"))
-                    .copied()
-                    .unwrap_or(node.span);
-                self.read_local(&rel, span)
-            }
-            _ => None,
-        };
-        if let Some(data) = &data
-            && path.starts_with("$.ignition.config.")
-        {
-            self.check_child_config(data, node.span, path);
-        }
-        if let Some(data) = data {
-            self.note_embedded(&data, path);
-            let compression = obj
-                .get("compression")
-                .and_then(Json::as_str)
-                .map(str::to_string);
-            let enc = dataurl::shortest(&data, compression.as_deref());
-            obj.insert("source".into(), Json::String(enc.url));
-            obj.insert("compression".into(), Json::String(enc.compression));
-        }
-        Some(Json::Object(obj))
-    }
-
-    /// Validates an embedded child config (`merge`/`replace` with
-    /// `inline`/`local`) as Ignition, when it has the output's version.
-    fn check_child_config(&mut self, data: &[u8], span: Span, path: &str) {
-        let Dialect::Butane { minor } = self.dialect else {
-            return;
-        };
-        let want = if minor == 0 { "3.3.0" } else { "3.4.0" };
-        let child: Json = match serde_json::from_slice(data) {
-            Ok(j) => j,
-            Err(e) => {
-                self.diags.push(
-                    Diagnostic::error(
-                        format!("the child config is not valid JSON: {e}"),
-                        Some(span),
-                    )
-                    .with_path(path),
-                );
-                return;
-            }
-        };
-        let version = child
-            .get("ignition")
-            .and_then(|i| i.get("version"))
-            .and_then(Json::as_str)
-            .unwrap_or("");
-        if version != want {
-            self.diags.push(
-                Diagnostic::warning(
-                    format!("the child config has Ignition version \"{version}\", not {want}: skipping its validation"),
-                    Some(span),
-                )
-                .with_path(path)
-                .with_help(format!("give the child `\"version\": \"{want}\"` so that it can be checked")),
-            );
-            return;
-        }
-        let mut sub = Ctx::new(self.dialect, self.files_dir);
-        super::validate::validate(&mut sub, &child, super::validate::Spec::V3);
-        for mut d in sub.diags.items().iter().cloned() {
-            d.message = format!(
-                "in the child config at {}: {}",
-                d.path.as_deref().unwrap_or("$"),
-                d.message
-            );
-            d.span = Some(span);
-            d.path = Some(path.to_string());
-            self.diags.push(d);
-        }
-    }
-
-    /// Reads a `local:` path inside the files directory; refuses escapes.
+    /// Reads a file named by a `local`-style key, or reports why not at `span`.
     pub fn read_local(&mut self, rel: &str, span: Span) -> Option<Vec<u8>> {
-        let path = self.local_path(rel, span)?;
-        match std::fs::read(&path) {
-            Ok(data) => Some(data),
-            Err(e) => {
-                self.diags.push(
-                    Diagnostic::error(
-                        format!("cannot read local file {}: {e}", path.display()),
-                        Some(span),
-                    )
-                    .with_help("local paths are relative to the -d/--files-dir directory"),
-                );
-                None
-            }
-        }
+        self.local
+            .read(rel)
+            .map_err(|e| self.local_error(&e, span))
+            .ok()
     }
 
-    pub fn local_path(&mut self, rel: &str, span: Span) -> Option<PathBuf> {
-        let Some(dir) = self.files_dir else {
-            self.diags.push(
-                Diagnostic::error(
-                    "local file paths are relative to a files directory that must be specified with -d/--files-dir",
-                    Some(span),
-                )
-                .with_help("run again with `-d DIR` naming the directory that holds the file"),
-            );
-            return None;
-        };
-        let joined = normalize(&dir.join(rel));
-        if !joined.starts_with(normalize(dir)) {
-            self.diags.push(
-                Diagnostic::error(
-                    "local file path traverses outside the files directory",
-                    Some(span),
-                )
-                .with_help(format!(
-                    "move the file into {} and name it relative to that directory",
-                    dir.display()
-                )),
-            );
-            return None;
-        }
-        Some(joined)
-    }
-}
-
-/// Lexical clean-up (`a/./b/../c` → `a/c`) of an absolute or relative path.
-fn normalize(p: &Path) -> PathBuf {
-    let base = if p.is_absolute() {
-        PathBuf::new()
-    } else {
-        std::env::current_dir().unwrap_or_default()
-    };
-    let mut out = base;
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// `0755`-looking decimal ints: the octal value their digits spell.
-fn decimal_mode_to_octal(mode: i64) -> Option<i64> {
-    if !(0..=7777).contains(&mode) {
-        return None;
-    }
-    let mut out = 0;
-    for div in [1000, 100, 10, 1] {
-        let digit = (mode / div) % 10;
-        if digit > 7 {
-            return None;
-        }
-        out = (out << 3) | digit;
-    }
-    Some(out)
-}
-
-/// Whether a mode is an unsurprising one (Butane's heuristic).
-fn is_typical_mode(mode: i64, dir: bool) -> bool {
-    if mode == 0 {
-        return true;
-    }
-    let (mut had_r, mut had_w, mut had_x) = (false, false, false);
-    for perm in [mode & 7, (mode >> 3) & 7, (mode >> 6) & 7] {
-        let (r, w, x) = (perm & 4 != 0, perm & 2 != 0, perm & 1 != 0);
-        // A more specific class has every bit of a less specific one.
-        if (!r && had_r) || (!w && had_w) || (!x && had_x) {
-            return false;
-        }
-        if x && had_r && !had_x {
-            return false;
-        }
-        if (w || x) && !r {
-            return false;
-        }
-        had_r |= r;
-        had_w |= w;
-        had_x |= x;
-    }
-    if !had_r {
-        return false;
-    }
-    if dir {
-        had_x && mode & 0o4000 == 0 && (mode & 0o3000 == 0 || had_w)
-    } else {
-        (mode & 0o6000 == 0 || (had_x && mode & 2 == 0)) && mode & 0o1000 == 0
+    /// Reports a refused local path at `span`.
+    pub fn local_error(&mut self, e: &LocalError, span: Span) {
+        self.diags
+            .push(Diagnostic::error(e.to_string(), Some(span)).with_help(e.help()));
     }
 }
 
@@ -682,25 +463,5 @@ mod tests {
         assert_eq!(camel("ssh_authorized_keys"), "sshAuthorizedKeys");
         assert_eq!(camel("size_mib"), "sizeMiB");
         assert_eq!(camel("name"), "name");
-    }
-
-    #[test]
-    fn decimal_modes() {
-        assert_eq!(decimal_mode_to_octal(755), Some(0o755));
-        assert_eq!(decimal_mode_to_octal(789), None);
-        assert!(is_typical_mode(0o755, false));
-        assert!(!is_typical_mode(755, false));
-        assert!(is_typical_mode(0o1777, true));
-        assert!(!is_typical_mode(0o1777, false));
-        assert!(!is_typical_mode(0o640 | 0o001, false));
-    }
-
-    #[test]
-    fn normalizes_lexically() {
-        assert_eq!(
-            normalize(Path::new("/a/b/../c/./d")),
-            PathBuf::from("/a/c/d")
-        );
-        assert_eq!(normalize(Path::new("/a/../../x")), PathBuf::from("/x"));
     }
 }

@@ -10,30 +10,15 @@ use granit_parser::{Event, Marker, Options, Parser, ScalarStyle, ScanError};
 
 use super::diag::Diagnostic;
 
-/// A position in the source: 1-based line and column (in characters).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Pos {
-    pub line: u32,
-    pub col: u32,
-    /// Byte offset into the source.
-    pub offset: usize,
-}
+pub use super::span::{Pos, Span};
 
-impl Pos {
-    fn from_marker(m: &Marker) -> Self {
-        Self {
-            line: m.line() as u32,
-            col: m.col() as u32 + 1,
-            offset: m.byte_offset().unwrap_or(0),
-        }
+/// The parser's 0-based column as our 1-based one.
+fn pos_of(m: &Marker) -> Pos {
+    Pos {
+        line: m.line() as u32,
+        col: m.col() as u32 + 1,
+        offset: m.byte_offset().unwrap_or(0),
     }
-}
-
-/// A source range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Span {
-    pub start: Pos,
-    pub end: Pos,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -154,6 +139,8 @@ pub fn parse(source: &str) -> Result<Node, Diagnostic> {
         stack: Vec::new(),
         root: None,
         documents: 0,
+        nodes: 0,
+        alias_nodes: 0,
     };
     // Comments carry no data; not capturing them saves work on large files.
     let mut options = Options::default();
@@ -163,8 +150,8 @@ pub fn parse(source: &str) -> Result<Node, Diagnostic> {
         builder.event(
             event,
             Span {
-                start: Pos::from_marker(&span.start),
-                end: Pos::from_marker(&span.end),
+                start: pos_of(&span.start),
+                end: pos_of(&span.end),
             },
         )?;
     }
@@ -181,7 +168,7 @@ pub fn parse(source: &str) -> Result<Node, Diagnostic> {
 /// The position of a syntax error, moved to where the problem really is when
 /// the scanner only notices it later (an unclosed quote is found at the end).
 fn scan_error(source: &str, e: &ScanError) -> Diagnostic {
-    let pos = Pos::from_marker(e.marker());
+    let pos = pos_of(e.marker());
     let info = e.info();
     let quoted = info.contains("end of stream") || info.contains("quoted scalar");
     if let Some(open) = unclosed_quote(source).filter(|_| quoted) {
@@ -260,17 +247,92 @@ fn unclosed_quote(source: &str) -> Option<Pos> {
 
 enum Frame {
     Seq(Vec<Node>, Span, usize),
-    Map(Vec<Entry>, Option<(String, Span)>, Span, usize, Vec<Entry>),
+    Map(MapFrame),
+}
+
+/// A mapping being built.
+struct MapFrame {
+    entries: Vec<Entry>,
+    /// The keys of `entries` with their index, so that duplicate checks and
+    /// merges stay linear in mappings of any size.
+    keys: FxHashMap<String, usize>,
+    /// A key read whose value has not come yet.
+    pending: Option<(String, Span)>,
+    span: Span,
+    anchor: usize,
+    /// Entries from `<<` merge keys, added at the end if not overridden.
+    merged: Vec<Entry>,
 }
 
 struct Builder {
-    anchors: FxHashMap<usize, Node>,
+    /// Anchored nodes with the number of nodes in each (for the alias budget).
+    anchors: FxHashMap<usize, (Node, u64)>,
     stack: Vec<Frame>,
     root: Option<Node>,
     documents: usize,
+    /// Nodes built so far, copies made for aliases included.
+    nodes: u64,
+    /// Of those, the nodes that are copies made for aliases.
+    alias_nodes: u64,
+}
+
+/// go-yaml v3's bound on aliasing (decode.go, `allowedAliasRatio`), which
+/// ct and Butane inherit: up to 400,000 nodes, 99 % of them may come from
+/// aliases; from 4,000,000 on, 10 %; linear in between. A billion-laughs
+/// document fails after a few thousand copies instead of exhausting memory.
+fn allowed_alias_ratio(nodes: u64) -> f64 {
+    const LOW: u64 = 400_000;
+    const HIGH: u64 = 4_000_000;
+    match nodes {
+        n if n <= LOW => 0.99,
+        n if n >= HIGH => 0.10,
+        n => 0.99 - 0.89 * ((n - LOW) as f64 / (HIGH - LOW) as f64),
+    }
+}
+
+/// The number of nodes in a tree (itself included).
+fn count_nodes(node: &Node) -> u64 {
+    match &node.value {
+        Value::Scalar(_) => 1,
+        Value::Seq(items) => 1 + items.iter().map(count_nodes).sum::<u64>(),
+        Value::Map(entries) => {
+            1 + entries
+                .iter()
+                .map(|e| 1 + count_nodes(&e.value))
+                .sum::<u64>()
+        }
+    }
 }
 
 impl Builder {
+    /// An alias copies its anchor's node, bounded by the rule ct and Butane
+    /// use against alias bombs (checked before the copy is made).
+    fn alias(&mut self, id: usize, span: Span) -> Result<(), Diagnostic> {
+        let Some((node, size)) = self.anchors.get(&id) else {
+            return Err(Diagnostic::error("unknown alias", Some(span)));
+        };
+        // Checked before copying, so that the copy itself is bounded.
+        let (nodes, aliased) = (self.nodes + size, self.alias_nodes + size);
+        if aliased > 100
+            && nodes > 1000
+            && aliased as f64 / nodes as f64 > allowed_alias_ratio(nodes)
+        {
+            return Err(Diagnostic::error(
+                format!("document contains excessive aliasing: this alias would make {nodes} nodes, {aliased} of them copies made for aliases"),
+                Some(span),
+            )
+            .with_help("write the repeated values out, or reuse fewer levels of anchors (a config expands every alias in full)"));
+        }
+        let node = Node {
+            span,
+            ..node.clone()
+        };
+        self.nodes = nodes - 1;
+        self.alias_nodes = aliased;
+        self.add(node, 0)?;
+        Ok(())
+    }
+
     fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), Diagnostic> {
         match event {
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
@@ -284,12 +346,7 @@ impl Builder {
                     .with_help("remove the second `---` document or split it into its own file"));
                 }
             }
-            Event::Alias(id) => {
-                let Some(node) = self.anchors.get(&id).cloned() else {
-                    return Err(Diagnostic::error("unknown alias", Some(span)));
-                };
-                self.add(Node { span, ..node }, 0)?;
-            }
+            Event::Alias(id) => self.alias(id, span)?,
             Event::UnresolvedAlias(name) => {
                 return Err(Diagnostic::error(
                     format!("alias *{name} names no anchor defined before it"),
@@ -314,10 +371,14 @@ impl Builder {
             Event::SequenceStart(_, anchor, _) => {
                 self.stack.push(Frame::Seq(Vec::new(), span, anchor))
             }
-            Event::MappingStart(_, anchor, _) => {
-                self.stack
-                    .push(Frame::Map(Vec::new(), None, span, anchor, Vec::new()))
-            }
+            Event::MappingStart(_, anchor, _) => self.stack.push(Frame::Map(MapFrame {
+                entries: Vec::new(),
+                keys: FxHashMap::default(),
+                pending: None,
+                span,
+                anchor,
+                merged: Vec::new(),
+            })),
             Event::SequenceEnd => {
                 if let Some(Frame::Seq(items, start, anchor)) = self.stack.pop() {
                     let span = Span {
@@ -334,15 +395,17 @@ impl Builder {
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map(mut entries, _, start, anchor, merged)) = self.stack.pop() {
+                if let Some(Frame::Map(mut map)) = self.stack.pop() {
                     // Merged keys (`<<`) come last and never override explicit ones.
-                    for e in merged {
-                        if !entries.iter().any(|x| x.key == e.key) {
-                            entries.push(e);
+                    for e in std::mem::take(&mut map.merged) {
+                        if !map.keys.contains_key(&e.key) {
+                            map.keys.insert(e.key.clone(), map.entries.len());
+                            map.entries.push(e);
                         }
                     }
+                    let (entries, anchor) = (map.entries, map.anchor);
                     let span = Span {
-                        start: start.start,
+                        start: map.span.start,
                         end: span.end,
                     };
                     self.add(
@@ -361,13 +424,15 @@ impl Builder {
     }
 
     fn add(&mut self, node: Node, anchor: usize) -> Result<(), Diagnostic> {
+        self.nodes += 1;
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = count_nodes(&node);
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
             Some(Frame::Seq(items, ..)) => items.push(node),
-            Some(Frame::Map(entries, pending, _, _, merged)) => match pending.take() {
+            Some(Frame::Map(map)) => match map.pending.take() {
                 None => {
                     let Value::Scalar(s) = &node.value else {
                         return Err(Diagnostic::error(
@@ -375,11 +440,13 @@ impl Builder {
                             Some(node.span),
                         ));
                     };
-                    *pending = Some((s.text.clone(), node.span));
+                    map.pending = Some((s.text.clone(), node.span));
                 }
-                Some((key, key_span)) if key == "<<" => merge_into(merged, node, key_span)?,
+                Some((key, key_span)) if key == "<<" => {
+                    merge_into(&mut map.merged, node, key_span)?
+                }
                 Some((key, key_span)) => {
-                    if let Some(first) = entries.iter().find(|e| e.key == key) {
+                    if let Some(first) = map.keys.get(&key).map(|&i| &map.entries[i]) {
                         return Err(Diagnostic::error(
                             format!(
                                 "duplicate key `{key}` (first defined at line {})",
@@ -391,7 +458,8 @@ impl Builder {
                             "a key may appear only once in a mapping; merge the two entries",
                         ));
                     }
-                    entries.push(Entry {
+                    map.keys.insert(key.clone(), map.entries.len());
+                    map.entries.push(Entry {
                         key,
                         key_span,
                         value: node,
@@ -421,9 +489,10 @@ fn merge_into(entries: &mut Vec<Entry>, node: Node, key_span: Span) -> Result<()
             ));
         }
     };
+    let mut seen: rustc_hash::FxHashSet<String> = entries.iter().map(|e| e.key.clone()).collect();
     for map in maps {
         for e in map {
-            if !entries.iter().any(|x| x.key == e.key) {
+            if seen.insert(e.key.clone()) {
                 entries.push(e);
             }
         }

@@ -1,6 +1,6 @@
 //! A disk image as a sparse list of extents: what to put where, in write order.
 //!
-//! Building an image is pure (a [`crate::plan::Plan`] in, extents out); writing it
+//! Building an image is pure (a `Plan` in, extents out); writing it
 //! is the target's job. Keeping the two apart lets an image file skip the zeros a
 //! fresh sparse file already has, while a block device writes them (it may hold
 //! stale data).
@@ -9,24 +9,24 @@ use std::sync::Arc;
 
 use std::io::{self, SeekFrom};
 
-pub use crate::model::content::Chunk;
+pub(crate) use crate::model::content::Chunk;
 
 /// `chunk` placed at byte `offset` of the image.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Extent {
+pub(crate) struct Extent {
     pub offset: u64,
     pub chunk: Chunk,
 }
 
 impl Extent {
-    pub fn bytes(offset: u64, bytes: impl Into<Arc<[u8]>>) -> Self {
+    pub(crate) fn bytes(offset: u64, bytes: impl Into<Arc<[u8]>>) -> Self {
         Extent {
             offset,
             chunk: Chunk::Bytes(bytes.into()),
         }
     }
 
-    pub fn zeros(offset: u64, len: u64) -> Self {
+    pub(crate) fn zeros(offset: u64, len: u64) -> Self {
         Extent {
             offset,
             chunk: Chunk::Zeros(len),
@@ -34,12 +34,12 @@ impl Extent {
     }
 
     #[cfg(test)]
-    pub fn end(&self) -> u64 {
+    pub(crate) fn end(&self) -> u64 {
         self.offset + self.chunk.len()
     }
 
     /// The same extent moved `by` bytes further into the image.
-    pub fn shifted(self, by: u64) -> Self {
+    pub(crate) fn shifted(self, by: u64) -> Self {
         Extent {
             offset: self.offset + by,
             chunk: self.chunk,
@@ -48,7 +48,7 @@ impl Extent {
 }
 
 /// The position `pos` resolves to in a stream of `len` bytes now at `current`.
-pub fn seek_in(len: u64, current: u64, pos: SeekFrom) -> io::Result<u64> {
+pub(crate) fn seek_in(len: u64, current: u64, pos: SeekFrom) -> io::Result<u64> {
     match pos {
         SeekFrom::Start(n) => Some(n),
         SeekFrom::End(d) => len.checked_add_signed(d),

@@ -16,7 +16,7 @@ const LBA: u64 = 512;
 
 /// Writes the protective MBR and both GPT copies for `layout` and returns what
 /// was written, as extents in disk order.
-pub fn build(layout: &DiskLayout) -> Result<Vec<Extent>> {
+pub(crate) fn build(layout: &DiskLayout) -> Result<Vec<Extent>> {
     let mut dev = RecordingDisk::new(layout.disk_bytes);
     let lbas = layout.disk_bytes / LBA;
     gpt::mbr::ProtectiveMBR::with_lb_size(u32::try_from(lbas - 1).unwrap_or(u32::MAX))

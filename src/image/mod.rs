@@ -1,8 +1,8 @@
 //! Plan → image: the bytes of a whole stick, as sparse extents.
 
-pub mod extent;
-pub mod fat;
-pub mod gpt;
+pub(crate) mod extent;
+pub(crate) mod fat;
+pub(crate) mod gpt;
 
 use anyhow::{Context, Result};
 
@@ -13,7 +13,7 @@ use fat::{FatParams, VolumeLabel};
 
 /// A whole stick: the filesystems, and the partition table to write after them.
 #[derive(Debug)]
-pub struct Image {
+pub(crate) struct Image {
     pub disk_bytes: u64,
     /// Both volumes, in write order.
     pub body: Vec<Extent>,
@@ -23,7 +23,7 @@ pub struct Image {
 }
 
 impl Image {
-    pub fn build(plan: &Plan) -> Result<Image> {
+    pub(crate) fn build(plan: &Plan) -> Result<Image> {
         let mut body =
             volume(&plan.esp, &plan.layout.esp).context("laying out the EFI System Partition")?;
         body.extend(
@@ -38,14 +38,14 @@ impl Image {
     }
 
     /// Bytes that carry data (what a sparse image file allocates).
-    pub fn data_bytes(&self) -> u64 {
+    pub(crate) fn data_bytes(&self) -> u64 {
         self.extents()
             .filter(|e| !matches!(e.chunk, extent::Chunk::Zeros(_)))
             .map(|e| e.chunk.len())
             .sum()
     }
 
-    pub fn extents(&self) -> impl Iterator<Item = &Extent> {
+    pub(crate) fn extents(&self) -> impl Iterator<Item = &Extent> {
         self.body.iter().chain(&self.table)
     }
 }

@@ -183,6 +183,6 @@ impl fmt::Display for VersionSpec {
 
 /// A base URL as the boot script and manifest use it: without trailing `/`
 /// (the script appends `/<channel>/<arch>-usr/<version>/`).
-pub fn trim_base_url(url: &str) -> &str {
+pub(crate) fn trim_base_url(url: &str) -> &str {
     url.trim_end_matches('/')
 }

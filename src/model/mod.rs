@@ -1,10 +1,11 @@
 //! The shared vocabulary, a leaf: it imports no other module of the crate
 //! (except the `civil` date helper). Every stage and subsystem speaks it.
 
-pub mod content;
-pub mod digest;
-pub mod fat;
-pub mod flatcar;
-pub mod stick;
+pub(crate) mod component;
+pub(crate) mod content;
+pub(crate) mod digest;
+pub(crate) mod fat;
+pub(crate) mod flatcar;
+pub(crate) mod stick;
 
-pub use digest::Sha256Digest;
+pub(crate) use digest::Sha256Digest;

@@ -4,24 +4,24 @@
 
 use crate::model::flatcar::Arch;
 
-pub const MIB: u64 = 1 << 20;
-pub const ESP_LABEL: &str = "MKSTICK";
-pub const SECRETS_LABEL: &str = "SECRETS";
+pub(crate) const MIB: u64 = 1 << 20;
+pub(crate) const ESP_LABEL: &str = "MKSTICK";
+pub(crate) const SECRETS_LABEL: &str = "SECRETS";
 /// GPT partition names.
-pub const ESP_NAME: &str = "esp";
-pub const SECRETS_NAME: &str = "secrets";
+pub(crate) const ESP_NAME: &str = "esp";
+pub(crate) const SECRETS_NAME: &str = "secrets";
 /// The boot script, at the ESP root where iPXE's EFI build looks for it.
-pub const AUTOEXEC_PATH: &str = "autoexec.ipxe";
-pub const MANIFEST_PATH: &str = "mkstick/manifest.json";
+pub(crate) const AUTOEXEC_PATH: &str = "autoexec.ipxe";
+pub(crate) const MANIFEST_PATH: &str = "mkstick/manifest.json";
 /// The embedded Ignition config, as an extra initrd on the ESP.
-pub const OEM_CPIO_PATH: &str = "mkstick/oem.cpio";
+pub(crate) const OEM_CPIO_PATH: &str = "mkstick/oem.cpio";
 /// The name iPXE gives that initrd (and `initrd=` on the kernel command line).
-pub const OEM_CPIO_NAME: &str = "oem.cpio";
+pub(crate) const OEM_CPIO_NAME: &str = "oem.cpio";
 /// Where the config sits inside `oem.cpio`.
-pub const OEM_CONFIG: &str = "usr/share/oem/config.ign";
+pub(crate) const OEM_CONFIG: &str = "usr/share/oem/config.ign";
 
 /// Where UEFI firmware looks on removable media.
-pub fn boot_path(arch: Arch) -> &'static str {
+pub(crate) fn boot_path(arch: Arch) -> &'static str {
     match arch {
         Arch::Amd64 => "EFI/BOOT/BOOTX64.EFI",
         Arch::Arm64 => "EFI/BOOT/BOOTAA64.EFI",

@@ -10,7 +10,7 @@ const TEMPLATE: &str = include_str!("../../ipxe/autoexec.ipxe.in");
 /// Whether Flatcar `version` copies an embedded `/usr/share/oem/config.ign`
 /// to Ignition at first boot (broken by the minimal initrd, fixed in stable
 /// 4593.2.0, beta 4628.1.0, alpha 4669.0.0: flatcar/Flatcar#2023).
-pub fn check_embedded_ignition(version: &VersionSpec, channel: Channel) -> Result<()> {
+pub(crate) fn check_embedded_ignition(version: &VersionSpec, channel: Channel) -> Result<()> {
     let first: [u64; 3] = match channel {
         Channel::Stable => [4593, 2, 0],
         Channel::Beta => [4628, 1, 0],
@@ -60,7 +60,7 @@ pub struct BootSettings {
 
 /// Refuses characters iPXE would interpret (`${...}` expansion, quotes, spaces
 /// that split arguments) in a value placed on a script line.
-pub fn check_script_safe(what: &str, value: &str) -> Result<()> {
+pub(crate) fn check_script_safe(what: &str, value: &str) -> Result<()> {
     ensure!(
         !value.contains(['$', '"', '\'', '\\', '\n', '\r', '\0'])
             && !value.contains(char::is_whitespace),
@@ -70,7 +70,7 @@ pub fn check_script_safe(what: &str, value: &str) -> Result<()> {
 }
 
 /// The kernel command line, in the seed's order.
-pub fn kernel_args(
+pub(crate) fn kernel_args(
     consoles: &str,
     ssh_key: Option<&str>,
     hostname: Option<&str>,
@@ -94,7 +94,7 @@ pub fn kernel_args(
     args
 }
 
-pub fn render(s: &BootSettings) -> String {
+pub(crate) fn render(s: &BootSettings) -> String {
     let arch_select = match s.arch {
         ArchChoice::Amd64 => "set arch amd64".to_string(),
         ArchChoice::Arm64 => "set arch arm64".to_string(),

@@ -49,7 +49,7 @@ fn pad4(out: &mut Vec<u8>) {
 
 /// An archive holding `files` (path, mode bits, data) and their parent
 /// directories (0755), which Linux does not create on its own.
-pub fn archive(files: &[(&str, u32, &[u8])]) -> Vec<u8> {
+pub(crate) fn archive(files: &[(&str, u32, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut dirs: Vec<String> = Vec::new();
     let mut ino = 1;
@@ -80,7 +80,7 @@ pub fn archive(files: &[(&str, u32, &[u8])]) -> Vec<u8> {
 
 /// The contents of the regular file `path` in a newc archive, if present.
 /// Leading `./` and `/` are ignored on both sides.
-pub fn find_file(archive: &[u8], path: &str) -> Result<Option<Vec<u8>>> {
+pub(crate) fn find_file(archive: &[u8], path: &str) -> Result<Option<Vec<u8>>> {
     let wanted = normalise(path);
     let mut pos = 0;
     loop {

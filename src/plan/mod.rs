@@ -2,10 +2,10 @@
 //! the stick decided before any target is opened. No I/O and no printing:
 //! warnings are returned in the plan for the command to show.
 
-pub mod bootscript;
-pub mod cpio;
-pub mod manifest;
-pub mod spec;
+pub(crate) mod bootscript;
+pub(crate) mod cpio;
+pub(crate) mod manifest;
+pub(crate) mod spec;
 
 use std::sync::Arc;
 
@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::k3s::release_file::{OnEsp, ReleaseFile, esp_airgap_path, esp_binary_path};
 use crate::mirror::Release;
 use crate::model::Sha256Digest;
+use crate::model::component::ComponentId;
 use crate::model::content::Chunk;
 use crate::model::fat::{DosTime, FatKind};
 use crate::model::flatcar::{INITRD, KERNEL, VersionSpec, trim_base_url};
@@ -137,7 +138,10 @@ pub struct IpxeSource {
 }
 
 /// Serializes with `Display` (versions as "4593.2.5").
-pub fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn display<T: std::fmt::Display, S: serde::Serializer>(
+    v: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
 
@@ -354,7 +358,7 @@ fn check_hostname(spec: &StickSpec) -> Result<()> {
         secrets::format::check_hostname(h)
             .with_context(|| format!("--hostname / NODE_HOSTNAME {h:?}"))?;
     }
-    if spec.secrets.is_enabled("namecheap-ddns") {
+    if spec.secrets.is_enabled(ComponentId::NamecheapDdns) {
         match hostname {
             Some(h) if h.trim_end_matches('.').split('.').count() >= 3 => {}
             _ => bail!(

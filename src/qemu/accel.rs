@@ -25,12 +25,12 @@ pub enum AccelChoice {
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
-pub struct Decision {
+pub(crate) struct Decision {
     pub accel: Accel,
     pub why: String,
 }
 
-pub fn choose(choice: AccelChoice, arch: Arch, firmware: &Firmware) -> Result<Decision> {
+pub(super) fn choose(choice: AccelChoice, arch: Arch, firmware: &Firmware) -> Result<Decision> {
     match choice {
         AccelChoice::Tcg => Ok(Decision {
             accel: Accel::Tcg,

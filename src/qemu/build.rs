@@ -13,7 +13,7 @@ use crate::target::image_file;
 
 /// Which stick to boot: the user's TARGET, or one built from `request`.
 #[derive(Clone, Debug)]
-pub struct StickSource {
+pub(crate) struct StickSource {
     pub target: Option<PathBuf>,
     /// Build into this image file and keep it (else a temporary one).
     pub image: Option<PathBuf>,
@@ -21,7 +21,7 @@ pub struct StickSource {
 }
 
 /// The stick under test: the user's TARGET, or one built for this run.
-pub enum Stick {
+pub(super) enum Stick {
     Given(PathBuf),
     /// An image file; its temporary directory (if any) goes on drop.
     Built {
@@ -33,14 +33,14 @@ pub enum Stick {
 impl Stick {
     /// TARGET when given, else a stick built from the request with
     /// `base_url` (smoke mode: the payload server) instead of the user's.
-    pub fn target_or_build(source: &StickSource, base_url: Option<String>) -> Result<Stick> {
+    pub(super) fn target_or_build(source: &StickSource, base_url: Option<String>) -> Result<Stick> {
         match &source.target {
             Some(target) => Ok(Stick::Given(target.clone())),
             None => build(source, base_url),
         }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         match self {
             Stick::Given(path) | Stick::Built { path, .. } => path,
         }

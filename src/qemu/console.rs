@@ -14,7 +14,7 @@ use super::vm::Vm;
 
 /// Starts the reader threads for a VM spawned with a captured console.
 /// They end by themselves when QEMU exits (end of file on both pipes).
-pub fn capture(vm: &mut Vm, log: Option<File>, events: Sender<Event>) -> Result<()> {
+pub(super) fn capture(vm: &mut Vm, log: Option<File>, events: Sender<Event>) -> Result<()> {
     let started = vm.started;
     let stdout = vm
         .child()
@@ -79,7 +79,7 @@ fn read_serial(
 
 /// The text of a console line without terminal escape sequences (CSI
 /// `ESC [ params final`, and two-byte `ESC x`) and carriage returns.
-pub fn clean(raw: &[u8]) -> String {
+pub(super) fn clean(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw);
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
@@ -103,7 +103,7 @@ pub fn clean(raw: &[u8]) -> String {
 }
 
 /// How long ago, in seconds with two decimals.
-pub fn secs(d: Duration) -> String {
+pub(super) fn secs(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64())
 }
 

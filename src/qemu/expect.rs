@@ -8,7 +8,7 @@ use crate::model::Sha256Digest;
 use crate::plan::manifest::Manifest;
 
 /// The env files the stick contract puts on the secrets volume, always.
-pub const SECRET_FILES: [&str; 4] = [
+pub(super) const SECRET_FILES: [&str; 4] = [
     "k3s_env",
     "logexport_env",
     "heartbeat_env",
@@ -16,23 +16,23 @@ pub const SECRET_FILES: [&str; 4] = [
 ];
 
 /// Kernel arguments every boot script must pass (stick contract).
-pub const CONTRACT_ARGS: [&str; 3] = [
+pub(super) const CONTRACT_ARGS: [&str; 3] = [
     "initrd=flatcar_production_pxe_image.cpio.gz",
     "flatcar.first_boot=1",
     "console=ttyS0,115200n8",
 ];
-pub const OEM_ARG: &str = "initrd=oem.cpio";
+pub(super) const OEM_ARG: &str = "initrd=oem.cpio";
 
 /// A file the secrets volume must hold; `None`: present, content unknown
 /// (the stick lacks it, so the guest will report it missing).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretFile {
+pub(super) struct SecretFile {
     pub name: String,
     pub digest: Option<Sha256Digest>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Expectations {
+pub(super) struct Expectations {
     cmdline: Vec<String>,
     ignition: Option<Sha256Digest>,
     secrets: Vec<SecretFile>,
@@ -42,7 +42,7 @@ pub struct Expectations {
 impl Expectations {
     /// Expectations for `cmdline` arguments, an embedded Ignition config and
     /// secrets files. Arguments go one per line, so none may hold a newline.
-    pub fn new(
+    pub(super) fn new(
         cmdline: Vec<String>,
         ignition: Option<Sha256Digest>,
         secrets: Vec<SecretFile>,
@@ -71,7 +71,7 @@ impl Expectations {
     /// What a node booted from this stick must see. A stick written by
     /// mkstick says so in its manifest; without one, the stick contract and
     /// the stick's own files stand in.
-    pub fn for_stick(stick: &StickContents) -> Result<Self> {
+    pub(super) fn for_stick(stick: &StickContents) -> Result<Self> {
         match &stick.manifest {
             Some(bytes) => Self::from_manifest(&Manifest::parse(bytes)?),
             None => Self::from_contract(stick),
@@ -80,7 +80,7 @@ impl Expectations {
 
     /// Everything the writer recorded: its kernel arguments, the embedded
     /// Ignition config's hash and every secrets file with its hash.
-    pub fn from_manifest(manifest: &Manifest) -> Result<Self> {
+    pub(super) fn from_manifest(manifest: &Manifest) -> Result<Self> {
         let ignition = match manifest.ignition.strip_prefix("embedded sha256:") {
             Some(hex) => Some(
                 hex.parse::<Sha256Digest>()
@@ -103,7 +103,7 @@ impl Expectations {
 
     /// The contract's kernel arguments, the stick's own Ignition config and
     /// secrets files (all four contract files, whether or not it has them).
-    pub fn from_contract(stick: &StickContents) -> Result<Self> {
+    pub(super) fn from_contract(stick: &StickContents) -> Result<Self> {
         let mut cmdline: Vec<String> = CONTRACT_ARGS.iter().map(|a| a.to_string()).collect();
         if stick.oem_config.is_some() {
             cmdline.push(OEM_ARG.to_string());
@@ -127,7 +127,7 @@ impl Expectations {
     }
 
     /// The `/mkstick/expect` text the payload's /init reads.
-    pub fn render(&self) -> String {
+    pub(super) fn render(&self) -> String {
         let mut out = String::new();
         for arg in &self.cmdline {
             out.push_str(&format!("cmdline {arg}\n"));
@@ -146,7 +146,7 @@ impl Expectations {
     }
 
     /// A newc archive holding `/mkstick/expect`.
-    pub fn to_cpio(&self) -> Vec<u8> {
+    pub(super) fn to_cpio(&self) -> Vec<u8> {
         let text = self.render();
         crate::plan::cpio::archive(&[("mkstick/expect", 0o644, text.as_bytes())])
     }
@@ -155,7 +155,7 @@ impl Expectations {
 /// The initrd served to the guest: the payload's base initramfs followed by
 /// the expectations. Linux unpacks concatenated archives, but only looks for
 /// an uncompressed one at a 4-byte boundary (zero padding is skipped).
-pub fn served_initrd(base: &[u8], expectations: &Expectations) -> Vec<u8> {
+pub(super) fn served_initrd(base: &[u8], expectations: &Expectations) -> Vec<u8> {
     let mut out = base.to_vec();
     out.resize(base.len().div_ceil(4) * 4, 0);
     out.extend_from_slice(&expectations.to_cpio());

@@ -59,7 +59,7 @@ const ARM64: &[(&str, &str)] = &[
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Firmware {
+pub(crate) struct Firmware {
     pub code: PathBuf,
     /// Template only: never handed to QEMU (see [`Firmware::private_vars`]).
     pub vars: PathBuf,
@@ -68,7 +68,7 @@ pub struct Firmware {
 impl Firmware {
     /// `code`/`vars` as given (`--firmware`, `--firmware-vars`), else the
     /// first installed pair for `arch`.
-    pub fn find(arch: Arch, code: Option<&Path>, vars: Option<&Path>) -> Result<Self> {
+    pub(crate) fn find(arch: Arch, code: Option<&Path>, vars: Option<&Path>) -> Result<Self> {
         let known = match arch {
             Arch::Amd64 => AMD64,
             Arch::Arm64 => ARM64,
@@ -80,7 +80,7 @@ impl Firmware {
 
     /// A fresh copy of the VARS template in a private directory, removed
     /// when the returned value is dropped.
-    pub fn private_vars(&self) -> Result<PrivateVars> {
+    pub(crate) fn private_vars(&self) -> Result<PrivateVars> {
         let dir = tempfile::Builder::new()
             .prefix("mkstick-vars-")
             .tempdir()
@@ -92,7 +92,7 @@ impl Firmware {
     }
 }
 
-pub struct PrivateVars {
+pub(crate) struct PrivateVars {
     _dir: TempDir,
     pub path: PathBuf,
 }

@@ -17,7 +17,7 @@ const DEFAULT_MEMORY_MIB: u32 = 4096;
 /// How often QEMU is checked on.
 const POLL: Duration = Duration::from_millis(100);
 
-pub fn run(args: &Options) -> Result<ExitCode> {
+pub(super) fn run(args: &Options) -> Result<ExitCode> {
     if !std::io::stdin().is_terminal() {
         bail!(
             "interactive mode needs a terminal for the serial console; use --smoke for an unattended test"

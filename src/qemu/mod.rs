@@ -17,6 +17,9 @@ mod payload;
 mod server;
 mod smoke;
 mod stick;
+// pre_exec(prctl PR_SET_PDEATHSIG) and kill(2) on our own child: QEMU must
+// not outlive mkstick, and gets SIGTERM first to restore the terminal.
+#[allow(unsafe_code)]
 mod vm;
 mod watch;
 
@@ -28,19 +31,19 @@ use std::path::PathBuf;
 use anyhow::{Result, ensure};
 
 use crate::model::flatcar::{Arch, ArchChoice};
-pub use accel::AccelChoice;
-pub use build::StickSource;
+pub(crate) use accel::AccelChoice;
+pub(crate) use build::StickSource;
 
 /// Interactive (console here, SSH forwarded) or a pass/fail smoke test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     Interactive,
     Smoke,
 }
 
 /// What `qemu-test` was asked to do.
 #[derive(Debug)]
-pub struct Options {
+pub(crate) struct Options {
     pub mode: Mode,
     /// Seconds before QEMU is stopped and the run fails.
     pub timeout: Option<u64>,
@@ -57,7 +60,7 @@ pub struct Options {
 
 impl Options {
     /// The guest architecture: the stick's (`--arch all` boots amd64).
-    pub fn arch(&self) -> Arch {
+    pub(crate) fn arch(&self) -> Arch {
         match self.stick.request.arch {
             ArchChoice::Arm64 => Arch::Arm64,
             ArchChoice::Amd64 | ArchChoice::All => Arch::Amd64,
@@ -131,7 +134,7 @@ impl Machine {
     }
 }
 
-pub fn run(args: &Options) -> Result<ExitCode> {
+pub(crate) fn run(args: &Options) -> Result<ExitCode> {
     if let Some(target) = &args.stick.target {
         ensure!(
             target.exists(),

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 const BUILD_SCRIPT: &str = include_str!("../../qemu/build-payload");
 const INIT: &str = include_str!("../../qemu/init");
 
-pub struct Payload {
+pub(super) struct Payload {
     pub dir: PathBuf,
     pub kernel: Vec<u8>,
     pub base_initrd: Vec<u8>,
@@ -19,7 +19,7 @@ pub struct Payload {
 impl Payload {
     /// The payload in `dir` (made by `qemu/build-payload --cache DIR`), or
     /// the cached one, built first when missing or out of date.
-    pub fn load(dir: Option<&Path>) -> Result<Self> {
+    pub(super) fn load(dir: Option<&Path>) -> Result<Self> {
         let dir = match dir {
             Some(dir) => dir.to_path_buf(),
             None => build()?,

@@ -14,8 +14,8 @@ use super::Event;
 use crate::model::flatcar::{INITRD, KERNEL};
 
 /// Kernel names: the PXE name and the generalised one it now links to.
-pub const KERNEL_NAMES: [&str; 2] = [KERNEL, "flatcar_production_image.vmlinuz"];
-pub const INITRD_NAME: &str = INITRD;
+pub(super) const KERNEL_NAMES: [&str; 2] = [KERNEL, "flatcar_production_image.vmlinuz"];
+pub(super) const INITRD_NAME: &str = INITRD;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
@@ -43,7 +43,7 @@ struct Files {
     initrd: Arc<[u8]>,
 }
 
-pub struct PayloadServer {
+pub(super) struct PayloadServer {
     server: Arc<Server>,
     files: Arc<OnceLock<Files>>,
     thread: Option<JoinHandle<()>>,
@@ -53,7 +53,7 @@ pub struct PayloadServer {
 impl PayloadServer {
     /// Listens on 127.0.0.1:`port` (0: any free port) until dropped. It
     /// answers 503 until [`PayloadServer::serve`] gives it the files.
-    pub fn start(port: u16, events: Sender<Event>) -> Result<Self> {
+    pub(super) fn start(port: u16, events: Sender<Event>) -> Result<Self> {
         let server = Server::http(("127.0.0.1", port))
             .map_err(|err| anyhow!("{err}"))
             .with_context(|| format!("starting the payload HTTP server on 127.0.0.1:{port}"))?;
@@ -118,7 +118,7 @@ impl PayloadServer {
     }
 
     /// Starts serving `kernel` and `initrd`. Only the first call counts.
-    pub fn serve(&self, kernel: Arc<[u8]>, initrd: Arc<[u8]>) {
+    pub(super) fn serve(&self, kernel: Arc<[u8]>, initrd: Arc<[u8]>) {
         let _ = self.files.set(Files { kernel, initrd });
     }
 }

@@ -11,7 +11,7 @@ use crate::readback::{self, Stick};
 /// What was found on the stick. Partitions that are missing are `None`:
 /// a broken stick is still booted, so the guest reports what went wrong.
 #[derive(Debug, Default)]
-pub struct StickContents {
+pub(super) struct StickContents {
     /// The ESP exists (GPT type EFI System) and holds a readable FAT.
     pub esp: bool,
     /// `usr/share/oem/config.ign` out of `/mkstick/oem.cpio`, when embedded.
@@ -22,7 +22,7 @@ pub struct StickContents {
     pub secrets: Option<Vec<(String, Vec<u8>)>>,
 }
 
-pub fn read(path: &Path) -> Result<StickContents> {
+pub(super) fn read(path: &Path) -> Result<StickContents> {
     let stick = Stick::open(path).with_context(|| {
         format!(
             "reading the GPT of {}: is it a stick written by mkstick?",

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use crate::model::flatcar::Arch;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Accel {
+pub(crate) enum Accel {
     Kvm,
     Tcg,
 }
@@ -29,7 +29,7 @@ impl std::fmt::Display for Accel {
 
 /// Where the guest's serial console goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Console {
+pub(super) enum Console {
     /// The user's terminal (interactive mode).
     Terminal,
     /// A pipe mkstick reads (smoke mode, KVM probe).
@@ -37,7 +37,7 @@ pub enum Console {
 }
 
 #[derive(Debug, Clone)]
-pub struct VmSpec {
+pub(super) struct VmSpec {
     pub arch: Arch,
     pub accel: Accel,
     pub memory_mib: u32,
@@ -51,7 +51,7 @@ pub struct VmSpec {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Network {
+pub(super) enum Network {
     None,
     /// virtio-net on user-mode networking (host = 10.0.2.2), optionally
     /// forwarding 127.0.0.1:<port> to the guest's SSH port.
@@ -61,14 +61,14 @@ pub enum Network {
 }
 
 impl VmSpec {
-    pub fn program(&self) -> &'static str {
+    pub(super) fn program(&self) -> &'static str {
         match self.arch {
             Arch::Amd64 => "qemu-system-x86_64",
             Arch::Arm64 => "qemu-system-aarch64",
         }
     }
 
-    pub fn args(&self) -> Vec<OsString> {
+    pub(super) fn args(&self) -> Vec<OsString> {
         let mut args: Vec<OsString> = Vec::new();
         let mut push = |parts: &[&str]| args.extend(parts.iter().map(OsString::from));
         let accel = match self.accel {
@@ -161,13 +161,13 @@ fn qemu_path(path: &Path) -> String {
 }
 
 /// A running QEMU. Dropping it stops QEMU.
-pub struct Vm {
+pub(super) struct Vm {
     child: Child,
     pub started: Instant,
 }
 
 impl Vm {
-    pub fn spawn(spec: &VmSpec) -> Result<Vm> {
+    pub(super) fn spawn(spec: &VmSpec) -> Result<Vm> {
         let mut command = Command::new(spec.program());
         command.args(spec.args());
         match spec.console {
@@ -199,17 +199,17 @@ impl Vm {
         Ok(Vm { child, started })
     }
 
-    pub fn child(&mut self) -> &mut Child {
+    pub(super) fn child(&mut self) -> &mut Child {
         &mut self.child
     }
 
-    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+    pub(super) fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
         self.child.try_wait().context("checking on QEMU")
     }
 
     /// SIGTERM (QEMU exits cleanly and restores the terminal), then SIGKILL
     /// if it has not gone after `grace`.
-    pub fn stop(&mut self, grace: Duration) -> Result<ExitStatus> {
+    pub(super) fn stop(&mut self, grace: Duration) -> Result<ExitStatus> {
         if let Some(status) = self.try_wait()? {
             return Ok(status);
         }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 /// The stages of a boot, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Milestone {
+pub(super) enum Milestone {
     /// The firmware starts the stick's boot entry.
     Firmware,
     /// iPXE found the stick's `autoexec.ipxe`.
@@ -24,7 +24,7 @@ pub enum Milestone {
 }
 
 impl Milestone {
-    pub fn label(self) -> &'static str {
+    pub(super) fn label(self) -> &'static str {
         match self {
             Milestone::Firmware => "firmware",
             Milestone::Ipxe => "iPXE",
@@ -38,20 +38,20 @@ impl Milestone {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(super) enum Outcome {
     Pass { checks: Vec<String> },
     Fail(Failure),
 }
 
 /// Which check failed and why, in words a user can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub(super) struct Failure {
     pub check: String,
     pub detail: String,
 }
 
 impl Failure {
-    pub fn new(check: &str, detail: impl Into<String>) -> Self {
+    pub(super) fn new(check: &str, detail: impl Into<String>) -> Self {
         Self {
             check: check.to_string(),
             detail: detail.into(),
@@ -74,16 +74,16 @@ struct Verdict {
 const VERDICT_MARK: &str = "MKSTICK-VERDICT ";
 
 #[derive(Debug, Default)]
-pub struct Watcher {
+pub(super) struct Watcher {
     reached: Vec<(Milestone, Duration)>,
 }
 
 impl Watcher {
-    pub fn reached(&self) -> &[(Milestone, Duration)] {
+    pub(super) fn reached(&self) -> &[(Milestone, Duration)] {
         &self.reached
     }
 
-    pub fn last(&self) -> Option<Milestone> {
+    pub(super) fn last(&self) -> Option<Milestone> {
         self.reached.last().map(|(m, _)| *m)
     }
 
@@ -99,7 +99,7 @@ impl Watcher {
 
     /// One line of serial console output (escape sequences removed), seen
     /// `at` after QEMU started.
-    pub fn serial(&mut self, at: Duration, line: &str) -> Option<Outcome> {
+    pub(super) fn serial(&mut self, at: Duration, line: &str) -> Option<Outcome> {
         if let Some(pos) = line.find(VERDICT_MARK) {
             self.reach(Milestone::Verdict, at);
             return Some(parse_verdict(&line[pos + VERDICT_MARK.len()..]));
@@ -144,7 +144,7 @@ impl Watcher {
     }
 
     /// A request the guest made to the payload server.
-    pub fn http(&mut self, path: &str, status: u16) -> Option<Outcome> {
+    pub(super) fn http(&mut self, path: &str, status: u16) -> Option<Outcome> {
         match status {
             404 => Some(fail(
                 "payload-fetch",

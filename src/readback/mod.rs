@@ -3,8 +3,8 @@
 //! table and the FAT volumes through an independent implementation (`gpt`
 //! and `fatfs`, not our writer), and never writes.
 
-pub mod slice;
-pub mod verify;
+pub(crate) mod slice;
+pub(crate) mod verify;
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -16,13 +16,13 @@ use uuid::Uuid;
 
 use crate::model::Sha256Digest;
 use crate::plan::manifest::Manifest;
-pub use slice::Slice;
+pub(crate) use slice::Slice;
 
 const LBA: u64 = 512;
 
 /// One used entry of the partition table.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PartitionEntry {
+pub(crate) struct PartitionEntry {
     pub name: String,
     pub guid: Uuid,
     pub type_guid: Uuid,
@@ -31,7 +31,7 @@ pub struct PartitionEntry {
 }
 
 /// Reads the partition table of a disk image or device back.
-pub fn partitions<D: Read + Seek + std::fmt::Debug>(
+pub(crate) fn partitions<D: Read + Seek + std::fmt::Debug>(
     dev: &mut D,
     disk_bytes: u64,
 ) -> Result<Vec<PartitionEntry>> {
@@ -54,16 +54,16 @@ pub fn partitions<D: Read + Seek + std::fmt::Debug>(
 }
 
 /// A FAT volume of a stick, read-only.
-pub type Fat<'a> = fatfs::FileSystem<Slice<&'a File>>;
+pub(crate) type Fat<'a> = fatfs::FileSystem<Slice<&'a File>>;
 
 /// A stick opened read-only, with its partition table read.
-pub struct Stick {
+pub(crate) struct Stick {
     file: File,
     pub partitions: Vec<PartitionEntry>,
 }
 
 impl Stick {
-    pub fn open(path: &Path) -> Result<Stick> {
+    pub(crate) fn open(path: &Path) -> Result<Stick> {
         let mut file =
             File::open(path).with_context(|| format!("opening {} read-only", path.display()))?;
         let len = file
@@ -83,7 +83,7 @@ impl Stick {
     }
 
     /// The partition with GPT name `name`, or an error saying it is missing.
-    pub fn partition(&self, name: &str) -> Result<&PartitionEntry> {
+    pub(crate) fn partition(&self, name: &str) -> Result<&PartitionEntry> {
         self.partitions
             .iter()
             .find(|p| p.name == name)
@@ -91,13 +91,13 @@ impl Stick {
     }
 
     /// Mounts the FAT volume of `part`, read-only.
-    pub fn fat(&self, part: &PartitionEntry) -> Result<Fat<'_>> {
+    pub(crate) fn fat(&self, part: &PartitionEntry) -> Result<Fat<'_>> {
         open_fat(&self.file, part)
     }
 }
 
 /// Mounts the FAT volume of `part` on `dev`, read-only.
-pub fn open_fat<D: Read + Seek>(
+pub(crate) fn open_fat<D: Read + Seek>(
     dev: D,
     part: &PartitionEntry,
 ) -> Result<fatfs::FileSystem<Slice<D>>> {
@@ -109,7 +109,7 @@ pub fn open_fat<D: Read + Seek>(
 }
 
 /// A file's bytes, or `None` when there is no such file.
-pub fn read_file<T: fatfs::ReadWriteSeek>(
+pub(crate) fn read_file<T: fatfs::ReadWriteSeek>(
     fs: &fatfs::FileSystem<T>,
     path: &str,
 ) -> Result<Option<Vec<u8>>> {
@@ -126,7 +126,7 @@ pub fn read_file<T: fatfs::ReadWriteSeek>(
 }
 
 /// SHA-256 of a file on a FAT volume, streamed.
-pub fn sha256_of<T: fatfs::ReadWriteSeek>(
+pub(crate) fn sha256_of<T: fatfs::ReadWriteSeek>(
     fs: &fatfs::FileSystem<T>,
     path: &str,
 ) -> Result<Sha256Digest> {
@@ -150,14 +150,14 @@ pub fn sha256_of<T: fatfs::ReadWriteSeek>(
 
 /// How a file on the stick compares with what was recorded for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileState {
+pub(crate) enum FileState {
     Matches,
     Changed,
     Missing,
 }
 
 /// The one manifest check: each `(path, sha256)` against volume `fs`.
-pub fn check_files<'a, T: fatfs::ReadWriteSeek>(
+pub(crate) fn check_files<'a, T: fatfs::ReadWriteSeek>(
     fs: &fatfs::FileSystem<T>,
     files: impl IntoIterator<Item = (&'a str, &'a Sha256Digest)>,
 ) -> Vec<(&'a str, FileState)> {
@@ -175,7 +175,9 @@ pub fn check_files<'a, T: fatfs::ReadWriteSeek>(
 }
 
 /// The manifest on an ESP, parsed; `None` when there is none.
-pub fn manifest<T: fatfs::ReadWriteSeek>(fs: &fatfs::FileSystem<T>) -> Result<Option<Manifest>> {
+pub(crate) fn manifest<T: fatfs::ReadWriteSeek>(
+    fs: &fatfs::FileSystem<T>,
+) -> Result<Option<Manifest>> {
     read_file(fs, crate::model::stick::MANIFEST_PATH)?
         .map(|b| Manifest::parse(&b))
         .transpose()

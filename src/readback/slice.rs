@@ -7,7 +7,7 @@ use crate::image::extent::seek_in;
 
 /// The bytes `start..start+len` of `inner`, as a stream of their own.
 #[derive(Debug)]
-pub struct Slice<T> {
+pub(crate) struct Slice<T> {
     inner: T,
     start: u64,
     len: u64,
@@ -15,7 +15,7 @@ pub struct Slice<T> {
 }
 
 impl<T: Seek> Slice<T> {
-    pub fn new(inner: T, start: u64, len: u64) -> Self {
+    pub(crate) fn new(inner: T, start: u64, len: u64) -> Self {
         Slice {
             inner,
             start,

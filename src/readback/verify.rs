@@ -9,7 +9,10 @@ use super::{PartitionEntry, open_fat};
 use crate::plan::{PartitionSpec, Plan, VolumePlan};
 
 /// Checks `dev` (an image file or device, positioned anywhere) against `plan`.
-pub fn against_plan<D: Read + Seek + std::fmt::Debug>(dev: &mut D, plan: &Plan) -> Result<()> {
+pub(crate) fn against_plan<D: Read + Seek + std::fmt::Debug>(
+    dev: &mut D,
+    plan: &Plan,
+) -> Result<()> {
     let parts: Vec<_> = super::partitions(dev, plan.layout.disk_bytes)?
         .into_iter()
         .map(|p| (p.name, p.guid, p.start_bytes, p.size_bytes))

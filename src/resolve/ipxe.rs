@@ -24,12 +24,18 @@ fn distro_paths(arch: Arch) -> &'static [&'static str] {
     }
 }
 
-const HOW_TO_GET: &str = "get a current iPXE EFI build: Debian 13 / Ubuntu 24.04+ package `ipxe` \
-     (/usr/lib/ipxe/ipxe-amd64.efi), the ipxe.efi of an iPXE v2.0.0+ release, \
-     or --ipxe-url URL --ipxe-sha256 HEX";
+/// The fix, per distribution. Debian 12 has no newer ipxe in any suite of its
+/// own, but Debian 13's package is `Architecture: all` with no dependencies,
+/// so it installs on Debian 12 as it is.
+const HOW_TO_GET: &str = "install a current iPXE: Debian 13+ / Ubuntu 24.04+ `sudo apt install ipxe` \
+     (/usr/lib/ipxe/ipxe-amd64.efi); Debian 12's ipxe (1.0.0+git-20190125) is too old, so \
+     download Debian 13's ipxe_1.21.1+git2025…_all.deb (it has no dependencies) and \
+     `sudo dpkg -i` it; Fedora `sudo dnf install ipxe-bootimgs-x86` (ipxe-bootimgs-aarch64 \
+     for arm64); Arch `sudo pacman -S ipxe`; or pass --ipxe-efi FILE (the ipxe.efi of an \
+     iPXE v2.0.0+ release) or --ipxe-url URL --ipxe-sha256 HEX";
 
 /// Loads `explicit` if given, else the first distribution binary that exists.
-pub fn resolve(arch: Arch, explicit: Option<&Path>) -> Result<IpxeBinary> {
+pub(crate) fn resolve(arch: Arch, explicit: Option<&Path>) -> Result<IpxeBinary> {
     if let Some(path) = explicit {
         return load(arch, path);
     }
@@ -53,7 +59,7 @@ pub fn resolve(arch: Arch, explicit: Option<&Path>) -> Result<IpxeBinary> {
 }
 
 /// Reads and checks one binary.
-pub fn load(arch: Arch, path: &Path) -> Result<IpxeBinary> {
+pub(crate) fn load(arch: Arch, path: &Path) -> Result<IpxeBinary> {
     let bytes =
         std::fs::read(path).with_context(|| format!("reading iPXE binary {}", path.display()))?;
     check(&bytes).with_context(|| format!("iPXE binary {}", path.display()))?;
@@ -66,7 +72,7 @@ pub fn load(arch: Arch, path: &Path) -> Result<IpxeBinary> {
 
 /// A PE image that knows to look for `autoexec.ipxe` (iPXE builds since 2021
 /// and v2.0.0; Debian 12's 2019 package does not, and would sit at a dead end).
-pub fn check(bytes: &[u8]) -> Result<()> {
+pub(crate) fn check(bytes: &[u8]) -> Result<()> {
     if !bytes.starts_with(b"MZ") {
         bail!("is not an EFI (PE) executable; {HOW_TO_GET}");
     }
@@ -89,8 +95,13 @@ mod tests {
     fn rejects_non_pe_and_old_builds() {
         assert!(check(b"ELF...").is_err());
         let old = [b"MZ".as_slice(), &[0u8; 100], b"autoboot"].concat();
-        let err = check(&old).unwrap_err();
-        assert!(format!("{err:#}").contains("too old"));
+        let err = format!("{:#}", check(&old).unwrap_err());
+        assert!(err.contains("too old"), "{err}");
+        // Debian 12 users are told the package that works there.
+        assert!(
+            err.contains("Debian 13's ipxe") && err.contains("dpkg -i"),
+            "{err}"
+        );
         let new = [b"MZ".as_slice(), &[0u8; 100], b"file:autoexec.ipxe"].concat();
         assert!(check(&new).is_ok());
     }

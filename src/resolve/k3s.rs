@@ -27,7 +27,7 @@ pub struct K3sRequest {
 
 /// Pins the release for `arches`; `mirror` is the `--offline` mirror
 /// directory, whose verified files the stick then carries.
-pub fn pin(req: &K3sRequest, arches: &[Arch], mirror: Option<&Path>) -> Result<K3sSpec> {
+pub(crate) fn pin(req: &K3sRequest, arches: &[Arch], mirror: Option<&Path>) -> Result<K3sSpec> {
     let source = K3sSource {
         version: req.version.clone(),
         sha256: req.sha256,

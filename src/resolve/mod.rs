@@ -3,9 +3,9 @@
 //! the offline release and iPXE binaries found or downloaded. Nothing after
 //! this stage reads the environment or the file system for inputs.
 
-pub mod ipxe;
-pub mod k3s;
-pub mod sshkey;
+pub(crate) mod ipxe;
+pub(crate) mod k3s;
+pub(crate) mod sshkey;
 
 use std::path::{Path, PathBuf};
 
@@ -13,10 +13,11 @@ use anyhow::{Context, Result, bail, ensure};
 
 use crate::mirror::{self, Release};
 use crate::model::Sha256Digest;
+use crate::model::component::ComponentId;
 use crate::model::flatcar::{Arch, ArchChoice, Channel, VersionSpec};
 use crate::plan::spec::{ConfigOrigin, FlatcarSpec, IgnitionSpec, IpxeBinary, Sizes, StickSpec};
 use crate::secrets::{self, Input, Inputs, Origin, Secret, SecretsVolume};
-pub use k3s::K3sRequest;
+pub(crate) use k3s::K3sRequest;
 
 /// What the user asked for, as typed values (the write command's and
 /// qemu-test's options, without where to write).
@@ -80,14 +81,14 @@ pub struct IpxeRequest {
 }
 
 /// What resolving reads from outside the request, injectable for tests.
-pub struct Environment {
+pub(crate) struct Environment {
     pub vars: Vec<(String, String)>,
     /// `None` for an image file (sized to fit); a device's size otherwise.
     pub disk_bytes: Option<u64>,
 }
 
 impl Environment {
-    pub fn current(disk_bytes: Option<u64>) -> Self {
+    pub(crate) fn current(disk_bytes: Option<u64>) -> Self {
         Environment {
             vars: std::env::vars().collect(),
             disk_bytes,
@@ -102,7 +103,7 @@ impl Environment {
     }
 
     /// mkstick's download cache: `$XDG_CACHE_HOME/mkstick`, else `~/.cache/mkstick`.
-    pub fn cache_dir(&self) -> Result<PathBuf> {
+    pub(crate) fn cache_dir(&self) -> Result<PathBuf> {
         match (self.var("XDG_CACHE_HOME"), self.var("HOME")) {
             (Some(xdg), _) if !xdg.is_empty() => Ok(PathBuf::from(xdg).join("mkstick")),
             (_, Some(home)) if !home.is_empty() => Ok(PathBuf::from(home).join(".cache/mkstick")),
@@ -115,7 +116,7 @@ impl Environment {
 
 /// Reads every input the request names. Form errors (a bad file, a bad
 /// `--k3s` pair) surface here; the plan checks how the values fit together.
-pub fn resolve(req: &Request, env: &Environment) -> Result<StickSpec> {
+pub(crate) fn resolve(req: &Request, env: &Environment) -> Result<StickSpec> {
     let source_date_epoch = match env.var("SOURCE_DATE_EPOCH") {
         None => None,
         Some(s) => Some(s.parse::<u64>().with_context(|| {
@@ -124,7 +125,7 @@ pub fn resolve(req: &Request, env: &Environment) -> Result<StickSpec> {
     };
     let secrets = read_secrets(&req.secrets, env)?;
     // Only a stick that runs k3s needs its release, and so the network.
-    let k3s = match secrets.is_enabled("k3s") {
+    let k3s = match secrets.is_enabled(ComponentId::K3s) {
         false => None,
         true => {
             let mirror = match &req.offline {

@@ -16,7 +16,7 @@ const TYPES: &[&str] = &[
 /// Parses the first key line (`TYPE BASE64 [COMMENT]`): the type must be known
 /// and the blob must decode to a key of that type. Returns the key normalised
 /// to single spaces, safe to quote on the iPXE command line.
-pub fn parse(text: &str) -> Result<String> {
+pub(crate) fn parse(text: &str) -> Result<String> {
     let lines: Vec<&str> = text
         .lines()
         .map(str::trim)

@@ -7,7 +7,7 @@ use super::{Input, Origin, Secret};
 /// Parses `KEY=value` lines (shell style: `#` comments, blank lines, optional
 /// `export `, optional single or double quotes). Every bad line is reported with
 /// its number; values are never echoed.
-pub fn parse(path: &str, text: &str) -> Result<Vec<Input>> {
+pub(crate) fn parse(path: &str, text: &str) -> Result<Vec<Input>> {
     let mut out = Vec::new();
     let mut problems = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -69,7 +69,7 @@ fn split(raw: &str) -> Line<'_> {
 /// The key names of an env file, never its values: what `inspect` shows of a
 /// secrets file. Lenient (a stick may have been edited): lines that are not
 /// `KEY=value` are skipped.
-pub fn keys(text: &str) -> Vec<String> {
+pub(crate) fn keys(text: &str) -> Vec<String> {
     text.lines()
         .filter_map(|l| match split(l) {
             Line::Pair(key, _) => Some(key.to_string()),
@@ -118,7 +118,7 @@ fn unquote(v: &str) -> Result<String> {
 /// Renders values as a systemd EnvironmentFile: every value double-quoted, with
 /// `"`, `\`, `` ` `` and `$` backslash-escaped (systemd removes exactly those
 /// escapes; values never hold newlines, validation refuses them).
-pub fn render(values: &[(String, Secret)]) -> String {
+pub(crate) fn render(values: &[(String, Secret)]) -> String {
     let mut out = String::new();
     for (key, value) in values {
         out.push_str(key);

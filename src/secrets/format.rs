@@ -78,7 +78,7 @@ impl Format {
     }
 }
 
-pub fn check_hostname(value: &str) -> Result<()> {
+pub(crate) fn check_hostname(value: &str) -> Result<()> {
     ensure!(
         value.len() <= 253,
         "must be a host name of at most 253 characters"
@@ -97,7 +97,7 @@ pub fn check_hostname(value: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn check_url(value: &str, schemes: &[&str]) -> Result<url::Url> {
+pub(crate) fn check_url(value: &str, schemes: &[&str]) -> Result<url::Url> {
     let url = url::Url::parse(value).map_err(|e| anyhow::anyhow!("is not a valid URL ({e})"))?;
     ensure!(
         schemes.contains(&url.scheme()),

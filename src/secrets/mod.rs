@@ -1,15 +1,16 @@
 //! Secret inputs (flags, an env file, the environment) → validated contents of
 //! the secrets volume. Values are never printed: [`Secret`]'s `Debug` redacts.
 
-pub mod envfile;
-pub mod format;
-pub mod schema;
+pub(crate) mod envfile;
+pub(crate) mod format;
+pub(crate) mod schema;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use anyhow::{Result, bail};
 
+use crate::model::component::ComponentId;
 use schema::{Component, schema};
 
 /// A value that must not appear in logs, errors, `--dry-run` or `Debug` output.
@@ -182,8 +183,10 @@ impl SecretsVolume {
             .map(|(_, v)| v)
     }
 
-    pub fn is_enabled(&self, component: &str) -> bool {
-        self.enabled.iter().any(|e| e.component.name == component)
+    pub(crate) fn is_enabled(&self, component: ComponentId) -> bool {
+        self.enabled
+            .iter()
+            .any(|e| e.component.name == component.as_str())
     }
 
     /// Every file of the volume with its contents; disabled components get an
@@ -245,7 +248,8 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        assert!(v.is_enabled("logexport"));
+        assert!(v.enabled.iter().any(|e| e.component.name == "logexport"));
+        assert!(!v.is_enabled(ComponentId::K3s));
         assert_eq!(v.disabled.len(), 3);
         let files = v.files();
         assert_eq!(

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::format::Format;
 
 #[derive(Debug, Deserialize)]
-pub struct Schema {
+pub(crate) struct Schema {
     pub about: String,
     pub components: Vec<Component>,
 }
@@ -73,9 +73,9 @@ impl Component {
     }
 }
 
-pub const SOURCE: &str = include_str!("../../secrets-schema/keys.json");
+pub(crate) const SOURCE: &str = include_str!("../../secrets-schema/keys.json");
 
-pub fn schema() -> &'static Schema {
+pub(crate) fn schema() -> &'static Schema {
     static SCHEMA: OnceLock<Schema> = OnceLock::new();
     SCHEMA.get_or_init(|| {
         serde_json::from_str(SOURCE).expect("secrets-schema/keys.json is checked by a unit test")
@@ -83,7 +83,7 @@ pub fn schema() -> &'static Schema {
 }
 
 /// The schema as JSON Schema (draft 2020-12): one object per env file.
-pub fn json_schema() -> serde_json::Value {
+pub(crate) fn json_schema() -> serde_json::Value {
     use serde_json::{Map, Value, json};
     let s = schema();
     let mut files = Map::new();
@@ -129,7 +129,7 @@ pub fn json_schema() -> serde_json::Value {
 }
 
 /// The Markdown table of every key, for the README.
-pub fn markdown_table() -> String {
+pub(crate) fn markdown_table() -> String {
     let mut out = String::from(
         "| file | key | required | format | secret | meaning |\n|---|---|---|---|---|---|\n",
     );
@@ -161,6 +161,17 @@ pub fn markdown_table() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn component_ids_name_schema_components() {
+        use crate::model::component::ComponentId;
+        for id in [ComponentId::K3s, ComponentId::NamecheapDdns] {
+            assert!(
+                schema().components.iter().any(|c| c.name == id.as_str()),
+                "{id:?} is not in secrets-schema/keys.json"
+            );
+        }
+    }
 
     #[test]
     fn schema_parses_and_names_are_unique() {

@@ -17,12 +17,12 @@ use crate::target::Backing;
 
 /// Where the kernel's views live; tests point this at recorded fixtures.
 #[derive(Clone, Debug)]
-pub struct System {
+pub(crate) struct System {
     pub root: PathBuf,
 }
 
 impl System {
-    pub fn live() -> Self {
+    pub(crate) fn live() -> Self {
         System {
             root: PathBuf::from("/"),
         }
@@ -41,7 +41,7 @@ impl System {
 
 /// What the kernel says about a whole disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DiskInfo {
+pub(crate) struct DiskInfo {
     pub name: String,
     pub devnum: (u32, u32),
     pub size_bytes: u64,
@@ -56,7 +56,7 @@ pub struct DiskInfo {
 
 impl DiskInfo {
     /// Reads `/sys/dev/block/MAJ:MIN` and friends.
-    pub fn probe(sys: &System, devnum: (u32, u32)) -> Result<DiskInfo> {
+    pub(crate) fn probe(sys: &System, devnum: (u32, u32)) -> Result<DiskInfo> {
         let link = sys.path(&format!("/sys/dev/block/{}:{}", devnum.0, devnum.1));
         let dir = std::fs::canonicalize(&link)
             .with_context(|| format!("no sysfs entry {}", link.display()))?;
@@ -125,7 +125,7 @@ impl DiskInfo {
     }
 
     /// Everything that makes writing this disk unsafe, as sentences.
-    pub fn problems(&self, sys: &System, disks: DiskPolicy) -> Vec<String> {
+    pub(crate) fn problems(&self, sys: &System, disks: DiskPolicy) -> Vec<String> {
         let mut out = Vec::new();
         let mine: Vec<(u32, u32)> = std::iter::once(self.devnum)
             .chain(self.partitions.iter().map(|(_, d)| *d))
@@ -175,7 +175,7 @@ impl DiskInfo {
         out
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let parts = if self.partitions.is_empty() {
             "none".to_string()
         } else {
@@ -211,7 +211,7 @@ fn parse_devnum(s: &str) -> Option<(u32, u32)> {
 }
 
 /// The device number of a block device node.
-pub fn devnum_of(path: &Path) -> Result<(u32, u32)> {
+pub(crate) fn devnum_of(path: &Path) -> Result<(u32, u32)> {
     let meta =
         std::fs::metadata(path).with_context(|| format!("{} does not exist", path.display()))?;
     ensure!(
@@ -227,29 +227,14 @@ pub fn devnum_of(path: &Path) -> Result<(u32, u32)> {
 /// Which disks may be written: removable ones only, or (`--force`) internal
 /// disks too. Mounted disks and the root disk are refused either way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DiskPolicy {
+pub(crate) enum DiskPolicy {
     RemovableOnly,
     AllowInternal,
 }
 
-// Linux ioctls (linux/fs.h): re-read the partition table; flush buffers.
-const BLKRRPART: libc::c_ulong = 0x125F;
-const BLKFLSBUF: libc::c_ulong = 0x1261;
-
-fn ioctl(file: &File, request: libc::c_ulong) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: both requests take no argument and only act on the open fd.
-    let rc = unsafe { libc::ioctl(file.as_raw_fd(), request as _, 0) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
 /// Writes `image` to the device at `path`, checked by `problems` and
 /// consented to by the user. Returns the bytes written.
-pub fn write(path: &Path, disk: &DiskInfo, plan: &Plan, image: &Image) -> Result<u64> {
+pub(crate) fn write(path: &Path, disk: &DiskInfo, plan: &Plan, image: &Image) -> Result<u64> {
     // O_EXCL on a block device: the kernel refuses if anything has it open
     // exclusively (a mount, dm, md) — the race-free version of the checks above.
     let mut file = OpenOptions::new()
@@ -270,13 +255,16 @@ pub fn write(path: &Path, disk: &DiskInfo, plan: &Plan, image: &Image) -> Result
         let written =
             super::write_image(&mut file, image, Backing::Stale, &|n| bar.set_position(n))?;
         bar.finish_and_clear();
-        if let Err(e) = ioctl(&file, BLKRRPART) {
+        if let Err(e) = super::ioctl::reread_partition_table(&file) {
             eprintln!(
                 "mkstick: warning: the kernel did not re-read the partition table ({e}); replug the stick"
             );
         }
         // Drop cached pages so the read-back comes from the device itself.
-        ioctl(&file, BLKFLSBUF).ok();
+        if let Err(e) = super::ioctl::flush_buffers(&file) {
+            // Not fatal: the read-back may then come from the page cache.
+            eprintln!("mkstick: warning: could not drop the device's cached pages ({e})");
+        }
         crate::readback::verify::against_plan(&mut file, plan).context("reading the stick back")?;
         Ok(written)
     })();

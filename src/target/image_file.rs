@@ -9,20 +9,20 @@ use crate::image::Image;
 use crate::plan::Plan;
 
 /// What a finished write did.
-pub struct Written {
+pub(crate) struct Written {
     pub bytes_written: u64,
 }
 
 /// Whether an image file would be created or replaced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Destination {
+pub(crate) enum Destination {
     New,
     /// A file is there: replacing it needs the user's consent.
     Existing,
 }
 
 /// Checks that `path` can take an image file, before anything is built.
-pub fn destination(path: &Path) -> Result<Destination> {
+pub(crate) fn destination(path: &Path) -> Result<Destination> {
     if path.is_dir() {
         bail!(
             "{} is a directory; give an image file name such as stick.img",
@@ -37,7 +37,7 @@ pub fn destination(path: &Path) -> Result<Destination> {
 }
 
 /// Writes `image` to `path` (replacing a file the user agreed to replace).
-pub fn write(path: &Path, plan: &Plan, image: &Image) -> Result<Written> {
+pub(crate) fn write(path: &Path, plan: &Plan, image: &Image) -> Result<Written> {
     destination(path)?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,

@@ -1,8 +1,11 @@
 //! Where an image goes: an image file or a block device. Both are a `File`;
 //! they differ in how they are opened, checked and finished.
 
-pub mod blockdev;
-pub mod image_file;
+pub(crate) mod blockdev;
+pub(crate) mod image_file;
+// ioctl(2) is unsafe to call, even through nix's typed wrappers.
+#[allow(unsafe_code)]
+mod ioctl;
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
@@ -14,7 +17,7 @@ use crate::image::extent::{Chunk, Extent};
 
 /// What the target holds before the write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backing {
+pub(crate) enum Backing {
     /// A new sparse file: it reads as zeros, so zero runs are skipped.
     FreshSparse,
     /// A device (or reused file) that may hold stale data: zeros are written.
@@ -23,7 +26,7 @@ pub enum Backing {
 
 /// Writes the filesystems, then the partition table, then syncs. Returns the
 /// number of bytes written.
-pub fn write_image(
+pub(crate) fn write_image(
     file: &mut File,
     image: &Image,
     backing: Backing,

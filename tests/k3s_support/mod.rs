@@ -5,6 +5,8 @@
 //! a channel server that answers like rancher/channelserver (`302 Found`,
 //! `Location: <redirect base><tag>`; no redirect for an unknown channel).
 #![allow(dead_code)]
+// Shared by several test crates, each using a part of it.
+#![allow(unreachable_pub)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
