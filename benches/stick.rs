@@ -43,6 +43,11 @@ fn main() {
                 "secrets.env",
                 "--flatcar-version",
                 "4593.2.5",
+                // k3s is on: its release pinned by hand, so no network.
+                "--k3s-version",
+                "v1.31.4+k3s1",
+                "--k3s-sha256",
+                "86bd33ebf64e01aaafb7dab419436ac025d04abd933bbbb124ddb25c30b59dd7",
             ])
             .arg("--ipxe-efi")
             .arg(&ipxe);
@@ -136,6 +141,7 @@ fn extract(img: &Path, d: &Path) -> Vec<(&'static str, String, PathBuf)> {
         ("257M", "logexport_env"),
         ("257M", "heartbeat_env"),
         ("257M", "namecheap_ddns_env"),
+        ("257M", "k3s_release"),
     ] {
         let host = d.join(path.replace('/', "_"));
         mtool(

@@ -14,6 +14,7 @@ pub mod fetch;
 // modules' `pub` items are narrowed after those merges, not here.
 #[allow(unreachable_pub)]
 pub mod ignite;
+pub mod k3s;
 #[allow(unreachable_pub)]
 pub mod mirror;
 

@@ -34,6 +34,13 @@ fn mkstick(dir: &Path, target: &str, extra: &[&str]) -> Output {
         .arg("--ignition")
         .arg(dir.join("node.ign"))
         .args(["--flatcar-version", "4593.2.5", "--yes"])
+        // k3s is on (K3S_TOKEN): its release pinned by hand, so no network.
+        .args([
+            "--k3s-version",
+            "v1.31.4+k3s1",
+            "--k3s-sha256",
+            "86bd33ebf64e01aaafb7dab419436ac025d04abd933bbbb124ddb25c30b59dd7",
+        ])
         .args(extra)
         .output()
         .unwrap()

@@ -6,6 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
+/// Cluster sticks run k3s (they carry the token): its release pinned by hand, so no network.
+const HAND_PIN: &[&str] = &[
+    "--k3s-version",
+    "v1.31.4+k3s1",
+    "--k3s-sha256",
+    "86bd33ebf64e01aaafb7dab419436ac025d04abd933bbbb124ddb25c30b59dd7",
+];
 
 fn ipxe() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-deps/ipxe/ipxe-amd64.efi")
@@ -17,6 +24,12 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .current_dir(dir)
         .args(args)
+        // Every stick written here runs k3s: pin its release by hand.
+        .args(if args.contains(&"--ipxe-efi") {
+            HAND_PIN
+        } else {
+            &[]
+        })
         .output()
         .unwrap()
 }

@@ -9,6 +9,13 @@ use std::process::{Command, Output};
 use sha2::{Digest, Sha256};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
+/// Cluster sticks run k3s (they carry the token): its release pinned by hand, so no network.
+const HAND_PIN: &[&str] = &[
+    "--k3s-version",
+    "v1.31.4+k3s1",
+    "--k3s-sha256",
+    "86bd33ebf64e01aaafb7dab419436ac025d04abd933bbbb124ddb25c30b59dd7",
+];
 
 const INVENTORY: &str = "\
 cluster: lab
@@ -39,6 +46,12 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .env_clear()
         .current_dir(dir)
         .args(args)
+        // Every stick written here runs k3s: pin its release by hand.
+        .args(if args.contains(&"--ipxe-efi") {
+            HAND_PIN
+        } else {
+            &[]
+        })
         .output()
         .unwrap()
 }
@@ -309,6 +322,7 @@ fn a_server_stick_boots_and_its_node_finds_the_ca_files() {
         ])
         .args(["--ipxe-efi", ipxe.to_str().unwrap()])
         .args(["--flatcar-version", "4593.2.5", "--timeout", "400"])
+        .args(HAND_PIN)
         .output()
         .unwrap();
     let text = ok(out);

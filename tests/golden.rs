@@ -48,6 +48,13 @@ fn mkstick(args: &[&str]) -> Command {
             "node1.example.com",
         ])
         .args(["--flatcar-version", "4593.2.5"])
+        // k3s is on (K3S_TOKEN): pinned by hand, so no network.
+        .args([
+            "--k3s-version",
+            "v1.31.4+k3s1",
+            "--k3s-sha256",
+            "86bd33ebf64e01aaafb7dab419436ac025d04abd933bbbb124ddb25c30b59dd7",
+        ])
         .args(args);
     cmd
 }

@@ -53,6 +53,10 @@ fn write_options(dir: &Path) -> Vec<String> {
         "K3S_TOKEN=smoke-token",
         "--k3s",
         "K3S_URL=https://10.0.0.1:6443",
+        "--k3s-version",
+        "v1.31.4+k3s1",
+        "--k3s-sha256",
+        "86bd33ebf64e01aaafb7dab419436ac025d04abd933bbbb124ddb25c30b59dd7",
         "--heartbeat-url",
         "https://hb.example.com/ping",
     ]
@@ -235,7 +239,9 @@ fn smoke_passes_on_a_stick_built_from_the_write_options() {
         stdout.contains("expect cmdline initrd=oem.cpio"),
         "{stdout}"
     );
-    assert_eq!(stdout.matches("expect secret ").count(), 4, "{stdout}");
+    // The four env files, and k3s's pinned release (k3s is on).
+    assert_eq!(stdout.matches("expect secret ").count(), 5, "{stdout}");
+    assert!(stdout.contains("expect secret k3s_release "), "{stdout}");
     let timings = stdout
         .lines()
         .find(|l| l.starts_with("qemu-test: timings"))

@@ -9,6 +9,13 @@ mod support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
 const SECRET: &str = "s3cr3t-token-value";
+/// k3s is on (K3S_TOKEN): its release pinned by hand, so no network.
+const HAND_PIN: &[&str] = &[
+    "--k3s-version",
+    "v1.31.4+k3s1",
+    "--k3s-sha256",
+    "86bd33ebf64e01aaafb7dab419436ac025d04abd933bbbb124ddb25c30b59dd7",
+];
 
 fn ipxe() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-deps/ipxe/ipxe-amd64.efi")
@@ -45,6 +52,11 @@ impl Case {
 
     /// Runs mkstick with a clean environment and the standard inputs.
     fn run(&self, extra: &[&str]) -> Output {
+        self.run_with(HAND_PIN, extra)
+    }
+
+    /// [`Case::run`] with `k3s` as the k3s release options.
+    fn run_with(&self, k3s: &[&str], extra: &[&str]) -> Output {
         let mut cmd = Command::new(BIN);
         cmd.env_clear()
             .env("SOURCE_DATE_EPOCH", "1700000000")
@@ -64,6 +76,7 @@ impl Case {
                 "--flatcar-version",
                 "4593.2.5",
             ])
+            .args(k3s)
             .args(extra);
         cmd.output().unwrap()
     }
@@ -303,14 +316,31 @@ fn inspect_reads_back_key_names_and_detects_changes() {
 fn arch_all_carries_both_binaries_and_picks_by_build() {
     let c = Case::new();
     let arm = Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-deps/ipxe/ipxe-arm64.efi");
-    ok(&c.run(&[
-        "--image",
-        "stick.img",
-        "--arch",
-        "all",
-        "--ipxe-efi-arm64",
-        arm.to_str().unwrap(),
-    ]));
+    // Two binaries to pin: their hashes come from a (stand-in) release.
+    let release = c.path("k3s-release");
+    let tag = release.join("v1.31.4+k3s1");
+    std::fs::create_dir_all(&tag).unwrap();
+    for (arch, asset) in [("amd64", "k3s"), ("arm64", "k3s-arm64")] {
+        let sum = format!("{}  {asset}\n", "ab".repeat(32));
+        std::fs::write(tag.join(format!("sha256sum-{arch}.txt")), sum).unwrap();
+    }
+    let server = support::server::Server::start(&release);
+    ok(&c.run_with(
+        &[
+            "--k3s-version",
+            "v1.31.4+k3s1",
+            "--k3s-base-url",
+            &server.base,
+        ],
+        &[
+            "--image",
+            "stick.img",
+            "--arch",
+            "all",
+            "--ipxe-efi-arm64",
+            arm.to_str().unwrap(),
+        ],
+    ));
     let listing = tool(
         Command::new("mdir")
             .env("MTOOLS_SKIP_CHECK", "1")

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::k3s;
+use crate::k3s::pin::{ChannelServerUrl, ReleaseBaseUrl};
 use crate::model::Sha256Digest;
 use crate::model::flatcar::{ArchChoice, Channel, DEFAULT_BASE_URL, VersionSpec};
 
@@ -154,11 +156,52 @@ pub struct WriteArgs {
     #[arg(long = "store", value_name = "DIR", help_heading = "Cluster")]
     pub cluster_store: Option<PathBuf>,
 
+    // --- k3s -------------------------------------------------------------------
+    /// The k3s release nodes run: a tag (v1.31.4+k3s1) or a channel (stable,
+    /// latest, v1.31, ...) resolved to its tag now. Pinned by SHA-256 when the
+    /// stick is written, and only when k3s is on (a --k3s setting is given).
+    #[arg(
+        long,
+        value_name = "TAG|CHANNEL",
+        default_value = "stable",
+        help_heading = "k3s"
+    )]
+    pub k3s_version: k3s::VersionSpec,
+
+    /// The k3s binary's SHA-256, pinned by hand: no network. Needs a tag in
+    /// --k3s-version and one --arch.
+    #[arg(long, value_name = "HEX", help_heading = "k3s")]
+    pub k3s_sha256: Option<Sha256Digest>,
+
+    /// Where k3s releases live (GitHub or your mirror, `mkstick mirror --k3s`),
+    /// laid out URL/<tag>/<asset>. Nodes download the binary from here.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = k3s::DEFAULT_BASE_URL,
+        help_heading = "k3s"
+    )]
+    pub k3s_base_url: ReleaseBaseUrl,
+
+    /// k3s's channel server, which names a channel's current tag.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = k3s::DEFAULT_CHANNEL_URL,
+        help_heading = "k3s"
+    )]
+    pub k3s_channel_url: ChannelServerUrl,
+
+    /// With --offline: also carry k3s's airgap images on the stick, for
+    /// nodes that cannot pull the system images.
+    #[arg(long, requires = "offline", help_heading = "k3s")]
+    pub k3s_airgap: bool,
+
     // --- Offline ---------------------------------------------------------------
-    /// Put Flatcar itself on the stick (about 410 MB): the node boots it with
-    /// `file:` and needs the network only for the OS. The online boot stays as
-    /// the fallback. The release comes verified from --mirror (downloaded
-    /// there first if missing).
+    /// Put Flatcar itself on the stick (about 410 MB), and k3s's binary when
+    /// k3s is on: the node boots Flatcar with `file:` and installs k3s from
+    /// the stick. The online boot stays as the fallback. The releases come
+    /// verified from --mirror (downloaded there first if missing).
     #[arg(long, help_heading = "Offline")]
     pub offline: bool,
 

@@ -68,7 +68,7 @@ pub(crate) struct Inventory {
     pub(crate) cluster: String,
     pub(crate) domain: String,
     /// A k3s tag or channel, as the writer's `--k3s-version` takes it.
-    pub(crate) k3s_version: Option<String>,
+    pub(crate) k3s_version: Option<crate::k3s::VersionSpec>,
     pub(crate) datastore: Datastore,
     /// Settings for every node.
     pub(crate) env: Vec<Setting>,
@@ -318,14 +318,27 @@ impl Reader {
         })
     }
 
-    fn k3s(&mut self, node: &Yaml) -> (Option<String>, Datastore, Vec<Setting>) {
+    fn k3s(&mut self, node: &Yaml) -> (Option<crate::k3s::VersionSpec>, Datastore, Vec<Setting>) {
         let entries = self.map(node, "`k3s`", K3S_KEYS);
         let mut version = None;
         let mut datastore = Datastore::Embedded;
         let mut env = Vec::new();
         for e in entries {
             match e.key.as_str() {
-                "version" => version = self.string(&e.value, "`k3s.version`"),
+                "version" => {
+                    let text = self.string(&e.value, "`k3s.version`");
+                    version = text.and_then(|t| match t.parse() {
+                        Ok(v) => Some(v),
+                        Err(why) => {
+                            self.help(
+                                format!("`k3s.version`: {why:#}"),
+                                e.value.span,
+                                "a k3s tag such as v1.31.4+k3s1, or a channel: stable, latest, v1.31",
+                            );
+                            None
+                        }
+                    });
+                }
                 "datastore" => match self.string(&e.value, "`k3s.datastore`").as_deref() {
                     Some("embedded") => datastore = Datastore::Embedded,
                     Some("external") => datastore = Datastore::External,
@@ -681,7 +694,10 @@ nodes:
         let inv = parse(GOOD, "c.yml", Path::new("/inv")).unwrap();
         assert_eq!(inv.cluster, "lab");
         assert_eq!(inv.datastore, Datastore::Embedded);
-        assert_eq!(inv.k3s_version.as_deref(), Some("v1.31.4+k3s1"));
+        assert_eq!(
+            inv.k3s_version.as_ref().map(ToString::to_string).as_deref(),
+            Some("v1.31.4+k3s1")
+        );
         assert_eq!(inv.env[0].key, "K3S_KUBECONFIG_MODE");
         let n2 = inv.node("n2").unwrap();
         assert_eq!(n2.role, Role::Agent);

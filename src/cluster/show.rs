@@ -22,8 +22,8 @@ pub(crate) fn render(inv: &Inventory, store: Option<&Store>, store_dir: &Path) -
         out,
         "k3s {}, datastore {datastore}",
         inv.k3s_version
-            .as_deref()
-            .unwrap_or("(the writer's default)")
+            .as_ref()
+            .map_or_else(|| "(the writer's default)".to_string(), ToString::to_string)
     );
     match store {
         Some(_) => {

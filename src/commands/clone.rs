@@ -153,6 +153,7 @@ fn read_plan(args: &CloneArgs) -> Result<Plan> {
         boot: boot(&manifest)?,
         components: components(&manifest),
         ipxe: ipxe(&esp.files),
+        k3s: manifest.k3s.clone(),
         esp,
         secrets,
         source_date_epoch: manifest.source_date_epoch,

@@ -132,6 +132,10 @@ pub(crate) fn node_request(
     if let Some(arch) = stick.arch {
         args.arch = arch;
     }
+    // The inventory names the cluster's k3s release: every node runs the same.
+    if let Some(version) = &cluster.inventory.k3s_version {
+        args.k3s_version = version.clone();
+    }
     if let Some(ign) = &stick.ignition {
         ensure!(
             base.ignition.is_none() && base.ignition_url.is_none(),

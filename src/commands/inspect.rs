@@ -140,6 +140,9 @@ pub fn render(r: &Report) -> String {
             m.flatcar.base_url,
             m.ignition
         );
+        if let Some(k3s) = &m.k3s {
+            s += &super::write::k3s_lines(k3s);
+        }
     }
     s += "Secrets volume (key names only):\n";
     for (file, keys) in &r.secrets {

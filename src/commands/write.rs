@@ -9,8 +9,10 @@ use crate::cli::write::WriteArgs;
 use crate::image::Image;
 use crate::model::stick::MIB;
 use crate::plan::Plan;
+use crate::plan::manifest::K3sEntry;
 use crate::resolve::{
-    self, Environment, IgnitionRequest, IpxeRequest, OfflineRequest, Request, SecretFlags,
+    self, Environment, IgnitionRequest, IpxeRequest, K3sRequest, OfflineRequest, Request,
+    SecretFlags,
 };
 use crate::target::blockdev::{self, DiskPolicy};
 use crate::target::image_file::{self, Destination};
@@ -45,6 +47,13 @@ pub fn request(args: &WriteArgs) -> Request {
             mirror: args.mirror.clone(),
             keyring: args.keyring.clone(),
         }),
+        k3s: K3sRequest {
+            version: args.k3s_version.clone(),
+            sha256: args.k3s_sha256,
+            base_url: args.k3s_base_url.clone(),
+            channel_url: args.k3s_channel_url.clone(),
+            airgap: args.k3s_airgap,
+        },
         ipxe: IpxeRequest {
             amd64: args.ipxe_efi.clone(),
             arm64: args.ipxe_efi_arm64.clone(),
@@ -178,6 +187,9 @@ pub fn describe(plan: &Plan) -> String {
         b.base_url,
         b.kernel_args.join(" ")
     );
+    if let Some(k3s) = &plan.k3s {
+        s += &k3s_lines(k3s);
+    }
     s += "Components:\n";
     for c in &plan.components {
         let state = if c.enabled {
@@ -189,6 +201,18 @@ pub fn describe(plan: &Plan) -> String {
     }
     for i in &plan.ipxe {
         s += &format!("iPXE: {} → /{}\n", i.from, i.path);
+    }
+    s
+}
+
+/// The pinned k3s release, for --dry-run and `inspect`.
+pub fn k3s_lines(k3s: &K3sEntry) -> String {
+    let mut s = format!("k3s: {} (pinned by SHA-256)\n", k3s.version);
+    for b in &k3s.binaries {
+        s += &format!("  {:<6} {}\n         sha256 {}\n", b.arch, b.url, b.sha256);
+        for path in [&b.file, &b.airgap_file].into_iter().flatten() {
+            s += &format!("         on the stick: /{path}\n");
+        }
     }
     s
 }

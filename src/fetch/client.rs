@@ -22,14 +22,27 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// connection that delivers nothing for `stall` fails instead of hanging,
 /// and the download resumes (HTTP Range) on a new one.
 pub fn build(stall: Duration) -> Result<Client> {
+    builder(stall)
+        .redirect(Policy::custom(check_redirect))
+        .build()
+        .context("setting up the HTTPS client (rustls with the ring provider)")
+}
+
+/// [`build`], but a redirect is answered to the caller instead of followed
+/// (a server whose answer *is* the redirect, like k3s's channel server).
+pub fn build_without_redirects(stall: Duration) -> Result<Client> {
+    builder(stall)
+        .redirect(Policy::none())
+        .build()
+        .context("setting up the HTTPS client (rustls with the ring provider)")
+}
+
+fn builder(stall: Duration) -> reqwest::blocking::ClientBuilder {
     install_crypto_provider();
     Client::builder()
         .user_agent(concat!("mkstick/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(stall)
-        .redirect(Policy::custom(check_redirect))
-        .build()
-        .context("setting up the HTTPS client (rustls with the ring provider)")
 }
 
 /// Installs rustls' ring provider as the process default, once.

@@ -15,6 +15,8 @@ use reqwest::header::{CONNECTION, CONTENT_LENGTH, CONTENT_RANGE, RANGE};
 use super::inspect::{Chunk, Feed};
 use super::progress::{FileProgress, Progress};
 
+mod redirect;
+
 /// Bytes read from the network (or from a resumed `.part`) per chunk.
 const CHUNK: usize = 256 * 1024;
 

@@ -4,8 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+use super::k3s::K3sMirrorOptions;
 use super::layout::{ArchChoice, Channel, DEFAULT_BASE_URL, VersionSpec};
 use super::{MirrorOptions, ensure};
+use crate::fetch::{Progress, RetryPolicy};
+use crate::k3s;
+use crate::k3s::pin::{ChannelServerUrl, ReleaseBaseUrl};
 
 /// Download and verify Flatcar PXE releases into a directory any static
 /// HTTP server can serve as a mirror (`--base-url` of a stick).
@@ -29,6 +33,30 @@ pub struct MirrorArgs {
     /// downloading it; its fingerprint must still match the pinned one.
     #[arg(long, value_name = "FILE")]
     pub keyring: Option<PathBuf>,
+    #[command(flatten)]
+    pub k3s: Box<K3sArgs>,
+}
+
+/// The k3s part of `mkstick mirror` (boxed: two URLs make it large).
+#[derive(Debug, clap::Args)]
+pub struct K3sArgs {
+    /// Also mirror this k3s release (a tag such as v1.31.4+k3s1, or a channel
+    /// such as stable) into DIR/k3s/<tag>/, each binary checked against the
+    /// release's sha256sum-<arch>.txt.
+    #[arg(long, value_name = "TAG|CHANNEL", help_heading = "k3s")]
+    pub k3s: Option<k3s::VersionSpec>,
+    /// Mirror only k3s, not Flatcar.
+    #[arg(long, requires = "k3s", help_heading = "k3s")]
+    pub k3s_only: bool,
+    /// Also the airgap images tarball of each architecture.
+    #[arg(long, requires = "k3s", help_heading = "k3s")]
+    pub k3s_airgap: bool,
+    /// Where k3s releases are downloaded from, laid out <URL>/<tag>/<asset>.
+    #[arg(long, value_name = "URL", default_value = k3s::DEFAULT_BASE_URL, help_heading = "k3s")]
+    pub k3s_base_url: ReleaseBaseUrl,
+    /// k3s's channel server, which names the tag of a channel.
+    #[arg(long, value_name = "URL", default_value = k3s::DEFAULT_CHANNEL_URL, help_heading = "k3s")]
+    pub k3s_channel_url: ChannelServerUrl,
 }
 
 /// Runs `mkstick mirror`.
@@ -38,8 +66,21 @@ pub fn run(args: &MirrorArgs) -> Result<()> {
         keyring: args.keyring.clone(),
         ..MirrorOptions::new()?
     };
-    for &arch in args.arch.arches() {
-        ensure(&args.dir, args.channel, arch, &args.version, &opts)?;
+    if !args.k3s.k3s_only {
+        for &arch in args.arch.arches() {
+            ensure(&args.dir, args.channel, arch, &args.version, &opts)?;
+        }
+    }
+    let k3s = &args.k3s;
+    if let Some(version) = &k3s.k3s {
+        let k3s_opts = K3sMirrorOptions {
+            base_url: k3s.k3s_base_url.0.clone(),
+            channel_url: k3s.k3s_channel_url.0.clone(),
+            airgap: k3s.k3s_airgap,
+            progress: Progress::stderr(),
+            retry: RetryPolicy::default(),
+        };
+        super::k3s::ensure(&args.dir, version, args.arch.arches(), &k3s_opts)?;
     }
     Ok(())
 }

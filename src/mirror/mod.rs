@@ -12,6 +12,7 @@
 pub mod args;
 mod digests;
 mod ephemeral;
+pub mod k3s;
 pub mod keyring;
 pub mod layout;
 mod local;

@@ -4,6 +4,8 @@
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::k3s::ReleaseFile;
+use crate::k3s::release_file::{esp_airgap_path, esp_binary_path};
 use crate::model::Sha256Digest;
 use crate::plan::bootscript::IgnitionSource;
 use crate::plan::{Plan, PlannedFile};
@@ -15,6 +17,9 @@ pub struct Manifest {
     pub flatcar: FlatcarEntry,
     pub kernel_args: Vec<String>,
     pub ignition: String,
+    /// The pinned k3s release, when the stick runs k3s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k3s: Option<K3sEntry>,
     /// ESP files other than the manifest itself.
     pub esp_files: Vec<FileEntry>,
     pub secrets_files: Vec<SecretsEntry>,
@@ -29,6 +34,51 @@ pub struct FlatcarEntry {
     /// ESP directory of the release on the stick (`--offline`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offline_dir: Option<String>,
+}
+
+/// The pinned k3s release (`k3s_release` on the secrets volume says the same).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct K3sEntry {
+    pub version: String,
+    pub binaries: Vec<K3sBinaryEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct K3sBinaryEntry {
+    pub arch: String,
+    pub url: String,
+    pub sha256: Sha256Digest,
+    /// The binary's path on the ESP (`--offline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The airgap images' path on the ESP (`--k3s-airgap`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub airgap_file: Option<String>,
+}
+
+impl K3sEntry {
+    pub fn of(file: &ReleaseFile) -> Self {
+        K3sEntry {
+            version: file.pin.version.to_string(),
+            binaries: file
+                .pin
+                .binaries
+                .iter()
+                .map(|b| {
+                    let carried = file.on_esp.iter().find(|e| e.arch == b.arch);
+                    K3sBinaryEntry {
+                        arch: b.arch.as_str().into(),
+                        url: b.url.to_string(),
+                        sha256: b.sha256,
+                        file: carried.map(|_| esp_binary_path(b.arch)),
+                        airgap_file: carried
+                            .filter(|e| e.airgap)
+                            .map(|_| esp_airgap_path(b.arch)),
+                    }
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -70,6 +120,7 @@ impl Manifest {
                     format!("embedded sha256:{sha}")
                 }
             },
+            k3s: plan.k3s.clone(),
             esp_files: plan.esp.files.iter().map(file).collect(),
             secrets_files: plan
                 .secrets

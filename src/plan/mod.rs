@@ -13,6 +13,7 @@ use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::k3s::release_file::{OnEsp, ReleaseFile, esp_airgap_path, esp_binary_path};
 use crate::mirror::Release;
 use crate::model::Sha256Digest;
 use crate::model::component::ComponentId;
@@ -25,7 +26,8 @@ use crate::model::stick::{
 };
 use crate::secrets;
 use bootscript::{BootSettings, IgnitionSource};
-use spec::{ConfigOrigin, IgnitionSpec, StickSpec};
+use manifest::K3sEntry;
+use spec::{IgnitionSpec, K3sSpec, StickSpec};
 
 /// GPT needs 33 sectors at the end for its backup; we keep a whole MiB.
 const TAIL: u64 = MIB;
@@ -122,6 +124,8 @@ pub struct Plan {
     pub boot: BootSettings,
     pub components: Vec<ComponentStatus>,
     pub ipxe: Vec<IpxeSource>,
+    /// The pinned k3s release, when the stick runs k3s.
+    pub k3s: Option<K3sEntry>,
     pub source_date_epoch: Option<u64>,
     pub warnings: Vec<String>,
 }
@@ -165,7 +169,7 @@ impl Plan {
             )
         }));
 
-        let esp_mib = esp_size(sizes.esp_mib, spec.offline.as_ref())?;
+        let esp_mib = esp_size(sizes.esp_mib, offline_bytes(spec))?;
         let disk_bytes = disk_bytes(sizes, esp_mib)?;
         let (boot, oem) = boot(spec, &mut warnings)?;
         let esp_files = esp_files(spec, &boot, oem);
@@ -180,6 +184,13 @@ impl Plan {
                 .iter()
                 .map(|(path, body)| PlannedFile::new(path, body.expose().as_bytes().to_vec())),
         );
+        let k3s = spec.k3s.as_ref().map(release_file);
+        if let Some(file) = &k3s {
+            secret_files.push(PlannedFile::new(
+                crate::k3s::release_file::FILE_NAME,
+                file.render()?.into_bytes(),
+            ));
+        }
         let components = components(secrets);
         let (layout, ids) = identity(&esp_files, &components, sizes, esp_mib, disk_bytes);
         let mut plan = Plan {
@@ -209,6 +220,7 @@ impl Plan {
                     from: b.source.display().to_string(),
                 })
                 .collect(),
+            k3s: k3s.as_ref().map(K3sEntry::of),
             source_date_epoch: spec.source_date_epoch,
             warnings,
         };
@@ -251,7 +263,7 @@ fn boot(spec: &StickSpec, warnings: &mut Vec<String>) -> Result<(BootSettings, O
                 .into(),
         );
     }
-    let (ignition, oem) = ignition(spec, &version, warnings)?;
+    let (ignition, oem) = ignition(spec, &version)?;
     let boot = BootSettings {
         channel: flatcar.channel,
         version,
@@ -365,11 +377,7 @@ fn check_hostname(spec: &StickSpec) -> Result<()> {
 }
 
 /// Ignition: a URL, or a config embedded as an initrd (the archive returned).
-fn ignition(
-    spec: &StickSpec,
-    version: &VersionSpec,
-    warnings: &mut Vec<String>,
-) -> Result<(IgnitionSource, Option<Vec<u8>>)> {
+fn ignition(spec: &StickSpec, version: &VersionSpec) -> Result<(IgnitionSource, Option<Vec<u8>>)> {
     match &spec.ignition {
         IgnitionSpec::Url(url) => {
             secrets::format::check_url(url, &["http", "https"])
@@ -377,19 +385,8 @@ fn ignition(
             bootscript::check_script_safe("--ignition-url", url)?;
             Ok((IgnitionSource::Url(url.clone()), None))
         }
-        IgnitionSpec::Embedded { config, origin } => {
+        IgnitionSpec::Embedded { config, .. } => {
             bootscript::check_embedded_ignition(version, spec.flatcar.channel)?;
-            if *origin == ConfigOrigin::BuiltIn
-                && spec.secrets.is_enabled(ComponentId::K3s)
-                && let (release, None) = crate::ignite::default_config_k3s_release()
-            {
-                warnings.push(format!(
-                    "k3s will not start: the built-in node config has no sha512 pin for k3s \
-                     {release}, and nodes refuse an unpinned binary; run \
-                     `ignition/pin-k3s {release}` where GitHub is reachable and rebuild \
-                     mkstick, or pass --ignition with your own config"
-                ));
-            }
             let archive = cpio::archive(&[(OEM_CONFIG, 0o600, config)]);
             let sha = hex::encode(Sha256::digest(config));
             Ok((IgnitionSource::Embedded(sha), Some(archive)))
@@ -417,7 +414,46 @@ fn esp_files(spec: &StickSpec, boot: &BootSettings, oem: Option<Vec<u8>>) -> Vec
             files.push(PlannedFile::from_host(&format!("{dir}/{name}"), f));
         }
     }
+    // The k3s files were checked against the pin in the mirror; the read-back
+    // after writing checks the stick's copies against the same hashes.
+    let carried = spec.k3s.as_ref().and_then(|k| k.carried.as_ref());
+    for f in carried.iter().flat_map(|r| &r.binaries) {
+        files.push(PlannedFile::from_host(&esp_binary_path(f.arch), &f.binary));
+        if let Some(airgap) = &f.airgap {
+            files.push(PlannedFile::from_host(&esp_airgap_path(f.arch), airgap));
+        }
+    }
     files
+}
+
+/// What `k3s_release` says: the pin, and which files the ESP carries.
+fn release_file(k3s: &K3sSpec) -> ReleaseFile {
+    let on_esp = k3s.carried.iter().flat_map(|r| &r.binaries);
+    ReleaseFile {
+        pin: k3s.pin.clone(),
+        on_esp: on_esp
+            .map(|f| OnEsp {
+                arch: f.arch,
+                airgap: f.airgap.is_some(),
+            })
+            .collect(),
+    }
+}
+
+/// Bytes of the releases `--offline` carries (Flatcar, k3s), if any.
+fn offline_bytes(spec: &StickSpec) -> Option<u64> {
+    let flatcar = spec.offline.as_ref().map(|r| r.kernel.size + r.initrd.size);
+    let carried = spec.k3s.as_ref().and_then(|k| k.carried.as_ref());
+    let k3s = carried.map(|r| {
+        r.binaries
+            .iter()
+            .map(|f| f.binary.size + f.airgap.as_ref().map_or(0, |a| a.size))
+            .sum::<u64>()
+    });
+    match (flatcar, k3s) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+    }
 }
 
 /// Every component of the schema, on when the secrets give any of its keys.
@@ -448,9 +484,9 @@ fn offline_dir(r: &Release) -> String {
 }
 
 /// The ESP size in MiB: as asked, or 256 MiB, or (offline) room for the
-/// release twice over (a second version can be added before the first goes).
-fn esp_size(asked: Option<u64>, offline: Option<&Release>) -> Result<u64> {
-    let need = offline.map(|r| (2 * (r.kernel.size + r.initrd.size)).div_ceil(MIB) + 64);
+/// releases twice over (a second version can be added before the first goes).
+fn esp_size(asked: Option<u64>, offline_bytes: Option<u64>) -> Result<u64> {
+    let need = offline_bytes.map(|bytes| (2 * bytes).div_ceil(MIB) + 64);
     let mib = match (asked, need) {
         (Some(mib), Some(need)) if mib < need => bail!(
             "--esp-size {mib} MiB cannot hold the offline release: it needs {need} MiB (two versions' room)"
@@ -490,7 +526,7 @@ fn identity_seed(
 
 #[cfg(test)]
 mod tests {
-    use super::spec::{FlatcarSpec, IpxeBinary, Sizes};
+    use super::spec::{ConfigOrigin, FlatcarSpec, IpxeBinary, Sizes};
     use super::*;
     use crate::model::flatcar::{Arch, ArchChoice, Channel};
     use crate::secrets::{Input, Inputs, Origin, Secret, SecretsVolume};
@@ -530,6 +566,7 @@ mod tests {
             hostname: None,
             secrets: secrets(vars),
             offline: None,
+            k3s: None,
             ipxe: vec![IpxeBinary {
                 arch: Arch::Amd64,
                 source: "/usr/lib/ipxe/ipxe-amd64.efi".into(),
@@ -626,27 +663,105 @@ mod tests {
         assert!(!w.iter().any(|w| w.contains("no --ssh-key")));
     }
 
+    fn pinned(carried: Option<crate::mirror::k3s::K3sRelease>) -> K3sSpec {
+        K3sSpec {
+            pin: crate::k3s::K3sPin {
+                version: "v1.31.4+k3s1".parse().unwrap(),
+                binaries: vec![crate::k3s::PinnedBinary {
+                    arch: Arch::Amd64,
+                    url: "https://h/v1.31.4%2Bk3s1/k3s".parse().unwrap(),
+                    sha256: Sha256Digest::of(b"k3s"),
+                }],
+            },
+            carried,
+        }
+    }
+
+    fn bytes_of(f: &PlannedFile) -> String {
+        match &f.content {
+            Chunk::Bytes(b) => String::from_utf8(b.to_vec()).unwrap(),
+            other => panic!("{} is {other:?}", f.path),
+        }
+    }
+
     #[test]
-    fn k3s_secrets_with_an_unpinned_default_config_are_warned_about() {
-        let pin_warning = |origin: ConfigOrigin, vars: &[(&str, &str)]| {
-            let mut s = spec(vars);
-            s.ignition = IgnitionSpec::Embedded {
-                config: IGN.to_vec(),
-                origin,
-            };
-            let p = Plan::build(&s).unwrap();
-            p.warnings
+    fn a_k3s_stick_carries_its_pin_on_the_secrets_volume() {
+        let mut s = spec(&[("K3S_TOKEN", "t")]);
+        s.k3s = Some(pinned(None));
+        let p = Plan::build(&s).unwrap();
+        let file = p.secrets.files.iter().find(|f| f.path == "k3s_release");
+        let text = bytes_of(file.expect("k3s_release on the secrets volume"));
+        let read = ReleaseFile::parse(&text, "k3s_release").unwrap();
+        assert_eq!(read.pin, pinned(None).pin);
+        assert!(read.on_esp.is_empty());
+        let entry = p.k3s.as_ref().unwrap();
+        assert_eq!(entry.version, "v1.31.4+k3s1");
+        assert_eq!(entry.binaries[0].sha256, Sha256Digest::of(b"k3s"));
+        let manifest = p.esp.files.iter().find(|f| f.path == MANIFEST_PATH);
+        let manifest = manifest::Manifest::parse(bytes_of(manifest.unwrap()).as_bytes()).unwrap();
+        assert_eq!(manifest.k3s.as_ref(), Some(entry));
+        assert!(
+            manifest
+                .secrets_files
                 .iter()
-                .any(|w| w.contains("no sha512 pin for k3s"))
-        };
-        let unpinned = crate::ignite::default_config_k3s_release().1.is_none();
-        assert_eq!(
-            pin_warning(ConfigOrigin::BuiltIn, &[("K3S_TOKEN", "t")]),
-            unpinned
+                .any(|f| f.path == "k3s_release")
         );
-        // Not when k3s is off, nor with the user's own config.
-        assert!(!pin_warning(ConfigOrigin::BuiltIn, &[]));
-        assert!(!pin_warning(ConfigOrigin::User, &[("K3S_TOKEN", "t")]));
+
+        let p = Plan::build(&spec(&[])).unwrap();
+        assert!(p.k3s.is_none());
+        assert!(!p.secrets.files.iter().any(|f| f.path == "k3s_release"));
+    }
+
+    #[test]
+    fn carried_k3s_files_go_on_the_esp_and_grow_it() {
+        use crate::mirror::VerifiedFile;
+        use crate::mirror::k3s::{K3sFiles, K3sRelease};
+        let file = |name: &str, size: u64| VerifiedFile {
+            path: format!("/mirror/k3s/v1.31.4+k3s1/{name}").into(),
+            size,
+            sha256: Sha256Digest::of(name.as_bytes()),
+        };
+        let carried = K3sRelease {
+            tag: "v1.31.4+k3s1".parse().unwrap(),
+            dir: "/mirror/k3s/v1.31.4+k3s1".into(),
+            binaries: vec![K3sFiles {
+                arch: Arch::Amd64,
+                binary: file("k3s", 70 * MIB),
+                airgap: Some(file("k3s-airgap-images-amd64.tar.zst", 130 * MIB)),
+            }],
+        };
+        let mut s = spec(&[("K3S_TOKEN", "t")]);
+        s.k3s = Some(pinned(Some(carried)));
+        let p = Plan::build(&s).unwrap();
+        let on_esp: Vec<(&str, u64)> = p
+            .esp
+            .files
+            .iter()
+            .filter(|f| f.path.starts_with("mkstick/k3s/"))
+            .map(|f| (f.path.as_str(), f.size))
+            .collect();
+        assert_eq!(
+            on_esp,
+            [
+                ("mkstick/k3s/k3s-amd64", 70 * MIB),
+                ("mkstick/k3s/k3s-airgap-images-amd64.tar.zst", 130 * MIB)
+            ]
+        );
+        // Room for the k3s files twice over, as for an offline Flatcar.
+        assert_eq!(p.layout.esp.size_bytes, (400 + 64) * MIB);
+        let text = bytes_of(
+            p.secrets
+                .files
+                .iter()
+                .find(|f| f.path == "k3s_release")
+                .unwrap(),
+        );
+        assert!(text.contains("K3S_RELEASE_AMD64_FILE=mkstick/k3s/k3s-amd64\n"));
+        assert!(text.contains(
+            "K3S_RELEASE_AMD64_AIRGAP_FILE=mkstick/k3s/k3s-airgap-images-amd64.tar.zst\n"
+        ));
+        let entry = &p.k3s.as_ref().unwrap().binaries[0];
+        assert_eq!(entry.file.as_deref(), Some("mkstick/k3s/k3s-amd64"));
     }
 
     #[test]

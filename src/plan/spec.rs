@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::k3s::K3sPin;
 use crate::mirror::Release;
+use crate::mirror::k3s::K3sRelease;
 use crate::model::flatcar::{Arch, ArchChoice, Channel, VersionSpec};
 use crate::secrets::SecretsVolume;
 
@@ -19,6 +21,8 @@ pub struct StickSpec {
     pub secrets: SecretsVolume,
     /// The verified release to put on the stick (`--offline`).
     pub offline: Option<Release>,
+    /// The pinned k3s release, when the stick runs k3s.
+    pub k3s: Option<K3sSpec>,
     /// One checked binary per architecture the stick serves.
     pub ipxe: Vec<IpxeBinary>,
     pub sizes: Sizes,
@@ -70,4 +74,12 @@ pub struct IpxeBinary {
     pub arch: Arch,
     pub source: PathBuf,
     pub bytes: Arc<[u8]>,
+}
+
+/// The k3s release a stick pins, and the verified files it carries
+/// (`--offline`; the airgap images with `--k3s-airgap`).
+#[derive(Clone, Debug)]
+pub struct K3sSpec {
+    pub pin: K3sPin,
+    pub carried: Option<K3sRelease>,
 }

@@ -122,47 +122,77 @@ fn announce(args: &Options, payload: &Payload, port: u16, expectations: &Expecta
 /// not a real Flatcar, and new enough for an embedded Ignition config.
 const PAYLOAD_VERSION: &str = "9999.0.0";
 
-/// A stick that carries the payload as its offline Flatcar release. The
-/// expectations come from the same options built online first (the kernel
-/// arguments, Ignition and secrets do not depend on where Flatcar comes from);
-/// the payload is filed as a release in a temporary mirror, then the stick is
-/// built from it with `--offline`, as a user would.
+/// The k3s tag a stand-in binary is filed under in the throwaway mirror.
+const K3S_STAND_IN_TAG: &str = "v0.0.0+smoke";
+
+/// A stick that carries the payload as its offline Flatcar release (and,
+/// when it runs k3s, a stand-in k3s binary). Both are filed in a temporary
+/// mirror and the stick is built from it with `--offline`, as a user would.
+/// The expectations come from a probe built the same way from the plain
+/// payload: kernel arguments, Ignition and secrets (`k3s_release` names the
+/// files the stick carries) do not depend on the initrd's contents.
 fn offline_stick(
     args: &Options,
     payload: &Payload,
     base_url: String,
 ) -> Result<(Stick, Expectations, Option<tempfile::TempDir>)> {
-    use crate::mirror::manifest::{FileRecord, Manifest};
-    use crate::mirror::{Version, VersionSpec, layout};
-
-    let mut online = args.stick.clone();
-    online.request.offline = None;
-    online.image = None;
-    let probe = Stick::target_or_build(&online, Some(base_url.clone()))?;
-    let expectations = Expectations::for_stick(&stick::read(probe.path())?)?;
-    drop(probe);
+    use crate::mirror::{Version, VersionSpec};
 
     let mirror = tempfile::Builder::new()
         .prefix("mkstick-qemu-mirror-")
         .tempdir()?;
     let version: Version = PAYLOAD_VERSION.parse()?;
-    let arch = args.arch();
-    let dir = mirror
-        .path()
-        .join(args.stick.request.channel.as_str())
-        .join(arch.board())
-        .join(version.as_str());
-    std::fs::create_dir_all(&dir)?;
-    let mut manifest = Manifest::new(args.stick.request.channel, arch, version.clone());
-    let initrd = served_initrd(&payload.base_initrd, &expectations);
     // The write path verifies mirrored files by signature: sign the payload
     // with a key trusted by this process only.
     let mut signer = crate::mirror::EphemeralSigner::generate()?;
     let key = mirror.path().join("payload-key.asc");
     std::fs::write(&key, signer.armored_public()?)?;
+    let mut file =
+        |initrd: &[u8]| file_payload(args, mirror.path(), &version, payload, initrd, &mut signer);
+    file(&payload.base_initrd)?;
+
+    let mut offline = args.stick.clone();
+    offline.request.offline = Some(crate::resolve::OfflineRequest {
+        mirror: Some(mirror.path().to_path_buf()),
+        keyring: Some(key),
+    });
+    offline.request.flatcar_version = VersionSpec::Exact(version.clone());
+    offline.request.k3s = file_k3s_stand_in(mirror.path(), args.arch(), &offline.request.k3s)?;
+
+    let mut probe = offline.clone();
+    probe.image = None;
+    let probe = Stick::target_or_build(&probe, Some(base_url.clone()))?;
+    let expectations = Expectations::for_stick(&stick::read(probe.path())?)?;
+    drop(probe);
+
+    file(&served_initrd(&payload.base_initrd, &expectations))?;
+    let stick = Stick::target_or_build(&offline, Some(base_url))?;
+    Ok((stick, expectations, Some(mirror)))
+}
+
+/// Files the payload, signed, as the Flatcar release `version` in the mirror `root`.
+fn file_payload(
+    args: &Options,
+    root: &Path,
+    version: &crate::mirror::Version,
+    payload: &Payload,
+    initrd: &[u8],
+    signer: &mut crate::mirror::EphemeralSigner,
+) -> Result<()> {
+    use crate::mirror::layout;
+    use crate::mirror::manifest::{FileRecord, Manifest};
+
+    let arch = args.arch();
+    let channel = args.stick.request.channel;
+    let dir = root
+        .join(channel.as_str())
+        .join(arch.board())
+        .join(version.as_str());
+    std::fs::create_dir_all(&dir)?;
+    let mut manifest = Manifest::new(channel, arch, version.clone());
     for (name, bytes) in [
         (layout::KERNEL, &payload.kernel[..]),
-        (layout::INITRD, &initrd[..]),
+        (layout::INITRD, initrd),
     ] {
         std::fs::write(dir.join(name), bytes)
             .with_context(|| format!("filing the payload's {name}"))?;
@@ -179,16 +209,34 @@ fn offline_stick(
         };
         manifest.files.insert(name.to_string(), record);
     }
-    manifest.save(&dir)?;
+    manifest.save(&dir)
+}
 
-    let mut offline = args.stick.clone();
-    offline.request.offline = Some(crate::resolve::OfflineRequest {
-        mirror: Some(mirror.path().to_path_buf()),
-        keyring: Some(key),
-    });
-    offline.request.flatcar_version = VersionSpec::Exact(version);
-    let stick = Stick::target_or_build(&offline, Some(base_url))?;
-    Ok((stick, expectations, Some(mirror)))
+/// Files a stand-in k3s binary (the payload runs no k3s) as a release in the
+/// mirror `root`, with its checksum file, and returns the k3s request that
+/// pins it: an offline stick that runs k3s carries the binary, and the test
+/// needs no network for it.
+fn file_k3s_stand_in(
+    root: &Path,
+    arch: Arch,
+    asked: &crate::resolve::K3sRequest,
+) -> Result<crate::resolve::K3sRequest> {
+    use crate::k3s::release::{binary_asset, sums_asset};
+
+    let tag: crate::k3s::Tag = K3S_STAND_IN_TAG.parse()?;
+    let dir = crate::mirror::k3s::tag_dir(root, &tag);
+    std::fs::create_dir_all(&dir)?;
+    let binary = b"#!/bin/sh\necho 'mkstick qemu-test: a stand-in, not k3s' >&2\nexit 1\n";
+    let asset = binary_asset(arch);
+    std::fs::write(dir.join(asset), binary).context("filing the stand-in k3s")?;
+    let sums = format!("{}  {asset}\n", crate::fetch::Sha256Digest::of(binary));
+    std::fs::write(dir.join(sums_asset(arch)), sums).context("filing the stand-in k3s")?;
+    Ok(crate::resolve::K3sRequest {
+        version: crate::k3s::VersionSpec::Tag(tag),
+        sha256: None,
+        airgap: false,
+        ..asked.clone()
+    })
 }
 
 /// What one boot showed.

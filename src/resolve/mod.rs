@@ -4,6 +4,7 @@
 //! this stage reads the environment or the file system for inputs.
 
 pub(crate) mod ipxe;
+pub(crate) mod k3s;
 pub(crate) mod sshkey;
 
 use std::path::{Path, PathBuf};
@@ -12,9 +13,11 @@ use anyhow::{Context, Result, bail, ensure};
 
 use crate::mirror::{self, Release};
 use crate::model::Sha256Digest;
+use crate::model::component::ComponentId;
 use crate::model::flatcar::{Arch, ArchChoice, Channel, VersionSpec};
 use crate::plan::spec::{ConfigOrigin, FlatcarSpec, IgnitionSpec, IpxeBinary, Sizes, StickSpec};
 use crate::secrets::{self, Input, Inputs, Origin, Secret, SecretsVolume};
+pub(crate) use k3s::K3sRequest;
 
 /// What the user asked for, as typed values (the write command's and
 /// qemu-test's options, without where to write).
@@ -33,6 +36,7 @@ pub struct Request {
     /// inventory and secrets store): `secrets` and the environment are not read.
     pub preset_secrets: Option<SecretsVolume>,
     pub offline: Option<OfflineRequest>,
+    pub k3s: K3sRequest,
     pub ipxe: IpxeRequest,
     pub esp_size: Option<u64>,
     pub secrets_size: u64,
@@ -126,6 +130,23 @@ pub(crate) fn resolve(req: &Request, env: &Environment) -> Result<StickSpec> {
         Some(volume) => volume.clone(),
         None => read_secrets(&req.secrets, env)?,
     };
+    // Only a stick that runs k3s needs its release, and so the network.
+    let k3s = match secrets.is_enabled(ComponentId::K3s) {
+        false => None,
+        true => {
+            let mirror = match &req.offline {
+                // Checked first: nothing is downloaded for a stick refused anyway.
+                Some(o) => offline_arch(req)
+                    .and_then(|_| mirror_dir(o, env))
+                    .map(Some)?,
+                None => None,
+            };
+            Some(
+                k3s::pin(&req.k3s, req.arch.arches(), mirror.as_deref())
+                    .context("pinning the k3s release (the stick has k3s settings)")?,
+            )
+        }
+    };
     let offline = match &req.offline {
         None => None,
         Some(o) => Some(offline_release(req, o, env)?),
@@ -159,6 +180,7 @@ pub(crate) fn resolve(req: &Request, env: &Environment) -> Result<StickSpec> {
         hostname: req.hostname.clone(),
         secrets,
         offline,
+        k3s,
         ipxe,
         sizes: Sizes {
             esp_mib: req.esp_size,
@@ -182,20 +204,33 @@ fn read_ssh_key(path: &Path) -> Result<String> {
 /// The verified release for `--offline`: from the mirror directory if its
 /// signatures verify (no network), else downloaded and verified into it.
 fn offline_release(req: &Request, o: &OfflineRequest, env: &Environment) -> Result<Release> {
-    let [arch] = req.arch.arches() else {
-        bail!("--offline carries one architecture's Flatcar; choose --arch amd64 or --arch arm64");
-    };
-    let dir = match &o.mirror {
-        Some(dir) => dir.clone(),
-        None => env.cache_dir()?.join("mirror"),
-    };
+    let arch = offline_arch(req)?;
+    let dir = mirror_dir(o, env)?;
     let opts = mirror::MirrorOptions {
         base_url: req.base_url.clone(),
         keyring: o.keyring.clone(),
         ..mirror::MirrorOptions::new()?
     };
-    mirror::verified_release(&dir, req.channel, *arch, &req.flatcar_version, &opts)
+    mirror::verified_release(&dir, req.channel, arch, &req.flatcar_version, &opts)
         .with_context(|| format!("getting Flatcar for --offline into {}", dir.display()))
+}
+
+/// The one architecture an offline stick carries.
+fn offline_arch(req: &Request) -> Result<Arch> {
+    match req.arch.arches() {
+        [arch] => Ok(*arch),
+        _ => bail!(
+            "--offline carries one architecture's Flatcar; choose --arch amd64 or --arch arm64"
+        ),
+    }
+}
+
+/// `--mirror`, or the download cache's `mirror` directory.
+fn mirror_dir(o: &OfflineRequest, env: &Environment) -> Result<PathBuf> {
+    match &o.mirror {
+        Some(dir) => Ok(dir.clone()),
+        None => Ok(env.cache_dir()?.join("mirror")),
+    }
 }
 
 fn read_secrets(flags: &SecretFlags, env: &Environment) -> Result<SecretsVolume> {

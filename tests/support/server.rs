@@ -326,10 +326,32 @@ fn text(status: u16, body: &str) -> (u16, Response<Body>) {
 }
 
 /// Maps a URL path under `root`, refusing anything that could escape it.
+/// Percent-escapes are decoded first, as nginx or Apache do (k3s tags hold
+/// a `+`, written `%2B` in release URLs).
 fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
-    let rel = Path::new(url_path.trim_start_matches('/'));
+    let decoded = percent_decode(url_path)?;
+    let rel = Path::new(decoded.trim_start_matches('/'));
     if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
         return None;
     }
     Some(root.join(rel))
+}
+
+/// `%XX` to its byte; `None` for a malformed escape or a decoded `/` or NUL.
+fn percent_decode(path: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(path.len());
+    let mut bytes = path.bytes();
+    while let Some(b) = bytes.next() {
+        if b != b'%' {
+            out.push(b);
+            continue;
+        }
+        let hex = [bytes.next()?, bytes.next()?];
+        let byte = u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?;
+        if byte == b'/' || byte == 0 {
+            return None;
+        }
+        out.push(byte);
+    }
+    String::from_utf8(out).ok()
 }
