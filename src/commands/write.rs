@@ -87,7 +87,11 @@ pub fn run(args: &WriteArgs) -> Result<ExitCode> {
             }
             Some(info)
         }
-        (None, Some(_)) => None,
+        (None, Some(path)) => {
+            // Before anything is built: --image /dev/null must fail at once.
+            image_file::destination(path)?;
+            None
+        }
         (None, None) => {
             bail!("say where to write: a DEVICE (sudo mkstick /dev/sdX) or --image FILE")
         }
@@ -97,14 +101,14 @@ pub fn run(args: &WriteArgs) -> Result<ExitCode> {
     warn("mkstick", &plan);
     if args.dry_run {
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&plan)?);
+            super::print(&(serde_json::to_string_pretty(&plan)? + "\n"))?;
         } else {
-            print!("{}", describe(&plan));
+            super::print(&describe(&plan))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
     let image = Image::build(&plan)?;
-    let (target, written) = match (&args.device, &args.image, &device) {
+    let target = match (&args.device, &args.image, &device) {
         (Some(dev), _, Some(info)) => {
             eprintln!("mkstick: about to erase {}", info.describe());
             prompt::confirm(
@@ -112,7 +116,8 @@ pub fn run(args: &WriteArgs) -> Result<ExitCode> {
                 &format!("Everything on /dev/{} will be lost.", info.name),
                 &info.name,
             )?;
-            (dev, blockdev::write(dev, info, &plan, &image)?)
+            blockdev::write(dev, info, &plan, &image)?;
+            dev
         }
         (_, Some(path), _) => {
             if image_file::destination(path)? == Destination::Existing {
@@ -122,7 +127,8 @@ pub fn run(args: &WriteArgs) -> Result<ExitCode> {
                     "y",
                 )?;
             }
-            (path, image_file::write(path, &plan, &image)?.bytes_written)
+            image_file::write(path, &plan, &image)?;
+            path
         }
         _ => unreachable!("checked above"),
     };
@@ -130,7 +136,7 @@ pub fn run(args: &WriteArgs) -> Result<ExitCode> {
         "mkstick: wrote {}: {} MiB stick, {} KiB of data, verified by reading it back",
         target.display(),
         plan.layout.disk_bytes / MIB,
-        written / 1024
+        image.data_bytes() / 1024
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod blockdev;
 pub(crate) mod image_file;
+mod interrupt;
 // ioctl(2) is unsafe to call, even through nix's typed wrappers.
 #[allow(unsafe_code)]
 mod ioctl;
@@ -22,6 +23,17 @@ pub(crate) enum Backing {
     FreshSparse,
     /// A device (or reused file) that may hold stale data: zeros are written.
     Stale,
+}
+
+/// The bytes [`write_image`] will write: what the progress bar counts to.
+pub(crate) fn bytes_to_write(image: &Image, backing: Backing) -> u64 {
+    image
+        .extents()
+        .map(|e| match e.chunk {
+            Chunk::Zeros(_) if backing == Backing::FreshSparse => 0,
+            _ => e.chunk.len(),
+        })
+        .sum()
 }
 
 /// Writes the filesystems, then the partition table, then syncs. Returns the
