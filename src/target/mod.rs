@@ -96,3 +96,30 @@ trait TakeExact: std::io::Read + Sized {
     }
 }
 impl<R: std::io::Read> TakeExact for R {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The device progress bar counts to `bytes_to_write`: it must be what
+    /// `write_image` reports at the end, or the bar passes 100%.
+    #[test]
+    fn the_progress_total_is_what_is_written() {
+        let image = Image {
+            disk_bytes: 8 << 20,
+            body: vec![
+                Extent::zeros(0, 3 << 20),
+                Extent::bytes(3 << 20, vec![7u8; 4096]),
+            ],
+            table: vec![Extent::bytes(0, vec![1u8; 512])],
+        };
+        for backing in [Backing::FreshSparse, Backing::Stale] {
+            let mut file = tempfile::tempfile().unwrap();
+            file.set_len(image.disk_bytes).unwrap();
+            let last = std::cell::Cell::new(0);
+            let written = write_image(&mut file, &image, backing, &|n| last.set(n)).unwrap();
+            assert_eq!(written, bytes_to_write(&image, backing), "{backing:?}");
+            assert_eq!(last.get(), written);
+        }
+    }
+}
