@@ -453,3 +453,54 @@ fn a_full_or_closed_stdout_is_an_error_not_a_panic() {
         .unwrap();
     assert_eq!(out.code(), Some(1), "2>/dev/full");
 }
+
+/// A tmpfs mounted for one test; unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("mount (util-linux)");
+        assert!(st.success(), "mount tmpfs (the tests run as root)");
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_an_error_naming_the_file() {
+    let d = case();
+    let full = d.path().join("full");
+    fs::create_dir(&full).unwrap();
+    let _mnt = Tmpfs::mount(&full, "2m");
+    let big = format!(
+        r#"{{"ignition":{{"version":"3.3.0"}},"padding":"{}"}}"#,
+        "x".repeat(4 << 20)
+    );
+    fs::write(d.path().join("big.ign"), big).unwrap();
+    let (out, _) = run(&mut command(
+        d.path(),
+        &[
+            "--ignition",
+            "big.ign",
+            "--image",
+            "full/stick.img",
+            "--yes",
+        ],
+    ));
+    let err = fails(&out);
+    assert!(
+        err.contains("writing the image to full/.stick.img.mkstick-")
+            && err.contains("No space left on device"),
+        "{err}"
+    );
+    assert!(parts(&full).is_empty() && !full.join("stick.img").exists());
+}

@@ -45,15 +45,9 @@ pub(crate) fn read(path: &Path, kind: InputKind) -> Result<Vec<u8>> {
     input::read_regular(path, kind.cap()).map_err(|e| {
         let hint = match &e {
             ReadError::NotRegular(_) => "; give a regular file",
-            ReadError::TooLarge { .. } => "",
-            ReadError::Io(_) => "",
+            ReadError::TooLarge { .. } | ReadError::Io(_) => "",
         };
-        anyhow::anyhow!(
-            "reading {} {}: {e}{hint} (limit {})",
-            kind.name(),
-            path.display(),
-            input::size(kind.cap())
-        )
+        anyhow::anyhow!("reading {} {}: {e}{hint}", kind.name(), path.display())
     })
 }
 
