@@ -9,6 +9,9 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, RenameFlags, renameat2};
+use nix::sys::stat::fstatat;
 
 use super::interrupt;
 use crate::image::Image;
@@ -63,27 +66,35 @@ pub(crate) fn destination(path: &Path) -> Result<Destination> {
 
 /// Writes `image` to `path` (replacing a file the user agreed to replace).
 pub(crate) fn write(path: &Path, plan: &Plan, image: &Image) -> Result<()> {
-    let existing = match destination(path)? {
+    let dest = destination(path)?;
+    let existing = match dest {
         Destination::Existing => Some(std::fs::metadata(path)?),
         Destination::New => None,
     };
     let (dir, name) = split(path)?;
+    // The temp file and the rename go through this fd: a directory swapped
+    // for a link meanwhile cannot redirect the rename.
+    let dir_fd = File::options()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(&dir)
+        .with_context(|| format!("opening the directory {}", dir.display()))?;
     for (stale, pid) in remove_stale(&dir, &name)? {
         eprintln!(
             "mkstick: removed {}, left by an interrupted mkstick run (process {pid})",
             stale.display()
         );
     }
-    let tmp = dir.join(temp_name(&name, std::process::id()));
+    let tmp_name = temp_name(&name, std::process::id());
+    let tmp = dir.join(&tmp_name);
     let guard = interrupt::Guard::new(tmp.clone());
     let result = fill(&tmp, plan, image, existing.as_ref());
     let result = result.and_then(|()| {
         // Held across the last check and the rename: a signal then waits.
         let _pending = interrupt::lock();
         destination(path)?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("renaming the finished image to {}", path.display()))?;
-        Ok(())
+        rename_into(&dir_fd, &tmp_name, &name, dest)
+            .with_context(|| format!("renaming the finished image to {}", path.display()))
     });
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -115,6 +126,37 @@ fn fill(tmp: &Path, plan: &Plan, image: &Image, existing: Option<&Metadata>) -> 
         .with_context(|| format!("reading the image {} back", tmp.display()))?;
     drop::<File>(file);
     Ok(())
+}
+
+/// Renames `tmp` to `name`, both in `dir`. The entry is checked once more on
+/// the directory fd, and a name that was free is taken with
+/// RENAME_NOREPLACE: a device node, FIFO or link that appears meanwhile is
+/// never replaced.
+fn rename_into(dir: &File, tmp: &str, name: &str, dest: Destination) -> Result<()> {
+    match fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => {}
+        Ok(_) => {
+            bail!("{name} changed into something other than a regular file; nothing was replaced")
+        }
+        Err(Errno::ENOENT) => {}
+        Err(e) => bail!("checking {name} again: {e}"),
+    }
+    let flags = match dest {
+        Destination::New => RenameFlags::RENAME_NOREPLACE,
+        Destination::Existing => RenameFlags::empty(),
+    };
+    match renameat2(dir, tmp, dir, name, flags) {
+        Ok(()) => Ok(()),
+        Err(Errno::EEXIST) => {
+            bail!("{name} appeared while the image was written; nothing was replaced")
+        }
+        // A file system without RENAME_NOREPLACE (some network ones): the
+        // check just above is the last word.
+        Err(Errno::EINVAL) if dest == Destination::New => {
+            renameat2(dir, tmp, dir, name, RenameFlags::empty()).map_err(Into::into)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn split(path: &Path) -> Result<(PathBuf, String)> {
@@ -185,6 +227,35 @@ mod tests {
         assert!(err.contains("symbolic link"), "{err}");
         let err = format!("{:#}", destination(d.path()).unwrap_err());
         assert!(err.contains("directory"), "{err}");
+    }
+
+    #[test]
+    fn a_name_taken_meanwhile_is_not_replaced() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = File::open(d.path()).unwrap();
+        std::fs::write(d.path().join("tmp"), "image").unwrap();
+        std::os::unix::fs::symlink("/nowhere", d.path().join("stick.img")).unwrap();
+        let err = format!(
+            "{:#}",
+            rename_into(&dir, "tmp", "stick.img", Destination::New).unwrap_err()
+        );
+        assert!(err.contains("other than a regular file"), "{err}");
+        std::fs::remove_file(d.path().join("stick.img")).unwrap();
+        std::fs::write(d.path().join("stick.img"), "theirs").unwrap();
+        let err = format!(
+            "{:#}",
+            rename_into(&dir, "tmp", "stick.img", Destination::New).unwrap_err()
+        );
+        assert!(err.contains("appeared while"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("stick.img")).unwrap(),
+            "theirs"
+        );
+        rename_into(&dir, "tmp", "stick.img", Destination::Existing).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("stick.img")).unwrap(),
+            "image"
+        );
     }
 
     #[test]
