@@ -37,7 +37,7 @@ pub fn run(args: &CloneArgs) -> Result<ExitCode> {
     };
     let is_device =
         std::fs::metadata(&args.destination).is_ok_and(|m| m.file_type().is_block_device());
-    let written = if is_device {
+    if is_device {
         let sys = blockdev::System::live();
         let info = blockdev::DiskInfo::probe(&sys, blockdev::devnum_of(&args.destination)?)?;
         let problems = info.problems(&sys, DiskPolicy::RemovableOnly);
@@ -61,7 +61,7 @@ pub fn run(args: &CloneArgs) -> Result<ExitCode> {
             &format!("Everything on /dev/{} will be lost.", info.name),
             &info.name,
         )?;
-        blockdev::write(&args.destination, &info, &plan, &image)?
+        blockdev::write(&args.destination, &info, &plan, &image)?;
     } else {
         if image_file::destination(&args.destination)? == Destination::Existing {
             prompt::confirm(
@@ -70,8 +70,9 @@ pub fn run(args: &CloneArgs) -> Result<ExitCode> {
                 "y",
             )?;
         }
-        image_file::write(&args.destination, &plan, &image)?.bytes_written
-    };
+        image_file::write(&args.destination, &plan, &image)?;
+    }
+    let written = image.data_bytes();
     eprintln!(
         "mkstick: cloned {} to {}: {} KiB of data, verified by reading it back",
         args.source.display(),

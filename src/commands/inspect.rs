@@ -32,9 +32,9 @@ pub struct Partition {
 pub fn run(args: &InspectArgs) -> Result<ExitCode> {
     let report = inspect(&args.target)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        super::print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     } else {
-        print!("{}", render(&report));
+        super::print(&render(&report))?;
     }
     Ok(if report.mismatches.is_empty() {
         ExitCode::SUCCESS

@@ -13,7 +13,9 @@ pub mod write;
 
 use std::process::ExitCode;
 
-use anyhow::Result;
+use std::io::Write;
+
+use anyhow::{Context, Result};
 
 use crate::cli::{Cli, Command};
 
@@ -35,4 +37,14 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             crate::distribution::man(args, <Cli as clap::CommandFactory>::command())
         }
     }
+}
+
+/// Writes a command's output to stdout and flushes it: a full or closed
+/// stdout (`>/dev/full`, a closed pipe) is an error, not a panic or a
+/// silently lost result.
+pub(crate) fn print(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing to standard output")
 }

@@ -9,11 +9,11 @@ use crate::secrets::schema;
 
 pub fn run(args: &SecretsSchemaArgs) -> Result<ExitCode> {
     if args.markdown {
-        print!("{}", schema::markdown_table());
+        super::print(&schema::markdown_table())?;
     } else {
         let json = serde_json::to_string_pretty(&schema::json_schema())
             .context("serializing the secrets schema")?;
-        println!("{json}");
+        super::print(&(json + "\n"))?;
     }
     Ok(ExitCode::SUCCESS)
 }

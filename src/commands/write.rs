@@ -97,7 +97,11 @@ pub fn run(args: &WriteArgs) -> Result<ExitCode> {
             }
             Some(info)
         }
-        (None, Some(_)) => None,
+        (None, Some(path)) => {
+            // Before anything is built: --image /dev/null must fail at once.
+            image_file::destination(path)?;
+            None
+        }
         (None, None) => {
             bail!("say where to write: a DEVICE (sudo mkstick /dev/sdX) or --image FILE")
         }
@@ -112,14 +116,14 @@ pub fn run(args: &WriteArgs) -> Result<ExitCode> {
     warn("mkstick", &plan);
     if args.dry_run {
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&plan)?);
+            super::print(&(serde_json::to_string_pretty(&plan)? + "\n"))?;
         } else {
-            print!("{}", describe(&plan));
+            super::print(&describe(&plan))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
     let image = Image::build(&plan)?;
-    let (target, written) = match (&args.device, &args.image, &device) {
+    let target = match (&args.device, &args.image, &device) {
         (Some(dev), _, Some(info)) => {
             eprintln!("mkstick: about to erase {}", info.describe());
             prompt::confirm(
@@ -127,7 +131,8 @@ pub fn run(args: &WriteArgs) -> Result<ExitCode> {
                 &format!("Everything on /dev/{} will be lost.", info.name),
                 &info.name,
             )?;
-            (dev, blockdev::write(dev, info, &plan, &image)?)
+            blockdev::write(dev, info, &plan, &image)?;
+            dev
         }
         (_, Some(path), _) => {
             if image_file::destination(path)? == Destination::Existing {
@@ -137,7 +142,8 @@ pub fn run(args: &WriteArgs) -> Result<ExitCode> {
                     "y",
                 )?;
             }
-            (path, image_file::write(path, &plan, &image)?.bytes_written)
+            image_file::write(path, &plan, &image)?;
+            path
         }
         _ => unreachable!("checked above"),
     };
@@ -145,7 +151,7 @@ pub fn run(args: &WriteArgs) -> Result<ExitCode> {
         "mkstick: wrote {}: {} MiB stick, {} KiB of data, verified by reading it back",
         target.display(),
         plan.layout.disk_bytes / MIB,
-        written / 1024
+        image.data_bytes() / 1024
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -60,8 +60,7 @@ pub(crate) fn resolve(arch: Arch, explicit: Option<&Path>) -> Result<IpxeBinary>
 
 /// Reads and checks one binary.
 pub(crate) fn load(arch: Arch, path: &Path) -> Result<IpxeBinary> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("reading iPXE binary {}", path.display()))?;
+    let bytes = super::read::read(path, super::read::InputKind::IpxeBinary)?;
     check(&bytes).with_context(|| format!("iPXE binary {}", path.display()))?;
     Ok(IpxeBinary {
         arch,

@@ -5,6 +5,7 @@
 
 pub(crate) mod ipxe;
 pub(crate) mod k3s;
+pub(crate) mod read;
 pub(crate) mod sshkey;
 
 use std::path::{Path, PathBuf};
@@ -156,7 +157,7 @@ pub(crate) fn resolve(req: &Request, env: &Environment) -> Result<StickSpec> {
         Some(path) => Some(read_ssh_key(path)?),
     };
     let ignition = match &req.ignition {
-        IgnitionRequest::Url(url) => IgnitionSpec::Url(url.clone()),
+        IgnitionRequest::Url(url) => IgnitionSpec::Url(ignition_url(url)?),
         IgnitionRequest::BuiltIn => IgnitionSpec::Embedded {
             config: crate::ignite::DEFAULT_NODE_CONFIG_IGN.as_bytes().to_vec(),
             origin: ConfigOrigin::BuiltIn,
@@ -192,12 +193,7 @@ pub(crate) fn resolve(req: &Request, env: &Environment) -> Result<StickSpec> {
 }
 
 fn read_ssh_key(path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "reading SSH public key {} (--ssh-key / SSH_KEY_PATH)",
-            path.display()
-        )
-    })?;
+    let text = read::read_text(path, read::InputKind::SshKey)?;
     sshkey::parse(&text).with_context(|| format!("SSH public key {}", path.display()))
 }
 
@@ -239,8 +235,7 @@ fn read_secrets(flags: &SecretFlags, env: &Environment) -> Result<SecretsVolume>
         ..Default::default()
     };
     if let Some(path) = &flags.file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading --secrets file {}", path.display()))?;
+        let text = read::read_text(path, read::InputKind::SecretsFile)?;
         inputs.file = secrets::envfile::parse(&path.display().to_string(), &text)?;
     }
     let flag = |key: &str, flag: &str, value: &Option<String>| {
@@ -286,6 +281,16 @@ fn read_secrets(flags: &SecretFlags, env: &Environment) -> Result<SecretsVolume>
     SecretsVolume::from_inputs(&inputs)
 }
 
+/// `--ignition-url` (or `IGN_PATH`): a URL. A file path there is a common
+/// mix-up with `--ignition`, so it gets its own message.
+fn ignition_url(url: &str) -> Result<String> {
+    ensure!(
+        url.contains("://"),
+        "--ignition-url / IGN_PATH {url:?} is not a URL; to embed a config file use --ignition FILE"
+    );
+    Ok(url.to_string())
+}
+
 /// The Ignition config to embed from a file: `.ign`/`.json` as is, YAML
 /// transpiled with `local:` paths relative to its directory.
 fn load_ignition(path: &Path) -> Result<Vec<u8>> {
@@ -302,8 +307,7 @@ fn load_ignition(path: &Path) -> Result<Vec<u8>> {
             .with_context(|| format!("transpiling --ignition {}", path.display()))?;
         return Ok(out.json.into_bytes());
     }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading Ignition config {}", path.display()))?;
+    let text = read::read_text(path, read::InputKind::IgnitionConfig)?;
     let value: serde_json::Value = serde_json::from_str(&text).with_context(|| {
         format!(
             "{} is not JSON (an Ignition config is); YAML needs a .yml name",

@@ -46,6 +46,8 @@ pub(crate) struct DiskInfo {
     pub devnum: (u32, u32),
     pub size_bytes: u64,
     pub removable: bool,
+    /// The kernel's `ro` flag: a write-protect switch, a read-only loop device.
+    pub read_only: bool,
     pub model: String,
     pub serial: String,
     /// Partitions: (name, devnum).
@@ -113,6 +115,7 @@ impl DiskInfo {
             devnum,
             size_bytes,
             removable: attr("removable").as_deref() == Some("1"),
+            read_only: attr("ro").as_deref() == Some("1"),
             model: if model.is_empty() {
                 "unknown".into()
             } else {
@@ -166,6 +169,12 @@ impl DiskInfo {
                 self.holders.join(", ")
             ));
         }
+        if self.read_only {
+            out.push(format!(
+                "/dev/{} is read-only (a write-protect switch, or a read-only loop device); nothing was written",
+                self.name
+            ));
+        }
         if !self.removable && disks == DiskPolicy::RemovableOnly {
             out.push(format!(
                 "/dev/{} is not a removable disk (an internal disk?); pass --force if you are sure",
@@ -210,15 +219,24 @@ fn parse_devnum(s: &str) -> Option<(u32, u32)> {
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
-/// The device number of a block device node.
+/// The device number of a block device node (links such as
+/// /dev/disk/by-id/... are followed).
 pub(crate) fn devnum_of(path: &Path) -> Result<(u32, u32)> {
-    let meta =
-        std::fs::metadata(path).with_context(|| format!("{} does not exist", path.display()))?;
+    let p = path.display();
+    let meta = std::fs::metadata(path).with_context(|| {
+        format!("{p} does not exist; give a USB stick's device (lsblk lists them) or --image FILE")
+    })?;
+    let ft = meta.file_type();
+    // Only a regular file (or a name to create) can become an image file:
+    // never suggest --image for a device node, a FIFO or a directory.
     ensure!(
-        meta.file_type().is_block_device(),
-        "{} is not a block device; to write an image file use --image {}",
-        path.display(),
-        path.display()
+        !ft.is_file(),
+        "{p} is a regular file, not a block device; to write an image file use --image {p}"
+    );
+    ensure!(
+        ft.is_block_device(),
+        "{p} is {}, not a block device; give a USB stick's device such as /dev/sdb (lsblk lists them)",
+        crate::ignite::input::kind(ft)
     );
     let rdev = meta.rdev();
     Ok((libc::major(rdev), libc::minor(rdev)))
@@ -233,8 +251,8 @@ pub(crate) enum DiskPolicy {
 }
 
 /// Writes `image` to the device at `path`, checked by `problems` and
-/// consented to by the user. Returns the bytes written.
-pub(crate) fn write(path: &Path, disk: &DiskInfo, plan: &Plan, image: &Image) -> Result<u64> {
+/// consented to by the user.
+pub(crate) fn write(path: &Path, disk: &DiskInfo, plan: &Plan, image: &Image) -> Result<()> {
     // O_EXCL on a block device: the kernel refuses if anything has it open
     // exclusively (a mount, dm, md) — the race-free version of the checks above.
     let mut file = OpenOptions::new()
@@ -242,18 +260,33 @@ pub(crate) fn write(path: &Path, disk: &DiskInfo, plan: &Plan, image: &Image) ->
         .write(true)
         .custom_flags(libc::O_EXCL)
         .open(path)
-        .with_context(|| format!("opening {} exclusively (is it in use?)", path.display()))?;
-    let result = (|| -> Result<u64> {
-        wipe_tables(&mut file, disk.size_bytes).context("erasing the old partition table")?;
-        let bar = indicatif::ProgressBar::new(image.data_bytes());
+        .map_err(|e| open_error(path, e))?;
+    if is_read_only(&file) {
+        bail!(
+            "{} is read-only (a write-protect switch, or a read-only loop device); nothing was written",
+            path.display()
+        );
+    }
+    if let Err(e) = wipe_tables(&mut file, disk.size_bytes) {
+        // Nothing of the image reached the device; only the old table may be gone.
+        bail!(
+            "erasing the old partition table on {}: {e:#}; the image was not written",
+            path.display()
+        );
+    }
+    let result = (|| -> Result<()> {
+        let total = super::bytes_to_write(image, Backing::Stale);
+        let bar = indicatif::ProgressBar::new(total);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
                 "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        let written =
-            super::write_image(&mut file, image, Backing::Stale, &|n| bar.set_position(n))?;
+        super::write_image(&mut file, image, Backing::Stale, &|n| {
+            bar.set_position(n.min(total));
+        })
+        .with_context(|| format!("writing to {}", path.display()))?;
         bar.finish_and_clear();
         if let Err(e) = super::ioctl::reread_partition_table(&file) {
             eprintln!(
@@ -265,8 +298,9 @@ pub(crate) fn write(path: &Path, disk: &DiskInfo, plan: &Plan, image: &Image) ->
             // Not fatal: the read-back may then come from the page cache.
             eprintln!("mkstick: warning: could not drop the device's cached pages ({e})");
         }
-        crate::readback::verify::against_plan(&mut file, plan).context("reading the stick back")?;
-        Ok(written)
+        crate::readback::verify::against_plan(&mut file, plan)
+            .with_context(|| format!("reading {} back", path.display()))?;
+        Ok(())
     })();
     if let Err(err) = &result {
         eprintln!("mkstick: write failed: {err:#}");
@@ -280,6 +314,27 @@ pub(crate) fn write(path: &Path, disk: &DiskInfo, plan: &Plan, image: &Image) ->
         }
     }
     result
+}
+
+/// Why the device could not be opened, in the user's terms.
+fn open_error(path: &Path, e: std::io::Error) -> anyhow::Error {
+    let p = path.display();
+    match e.raw_os_error() {
+        Some(libc::EROFS | libc::EACCES | libc::EPERM) => anyhow::anyhow!(
+            "{p} cannot be opened for writing ({e}): it is read-only (a write-protect switch?) or you are not root; nothing was written"
+        ),
+        Some(libc::EBUSY) => anyhow::anyhow!(
+            "{p} is in use (mounted, or held by LVM, RAID or dm-crypt): {e}; nothing was written"
+        ),
+        _ => anyhow::anyhow!("opening {p} exclusively: {e}; nothing was written"),
+    }
+}
+
+/// The kernel's read-only flag of an open block device (BLKROGET); a
+/// device whose flag cannot be read is treated as writable, and a write
+/// to it fails with its own message.
+fn is_read_only(file: &File) -> bool {
+    super::ioctl::read_only(file).unwrap_or(false)
 }
 
 /// Zeros the first and last MiB: MBR, both GPTs, and any old filesystem

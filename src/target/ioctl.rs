@@ -1,4 +1,4 @@
-//! The two block-device ioctls the writer needs, through `nix`'s typed
+//! The block-device ioctls the writer needs, through `nix`'s typed
 //! wrappers (request numbers computed from linux/fs.h's `_IO(0x12, n)`).
 
 use std::fs::File;
@@ -9,6 +9,8 @@ use nix::errno::Errno;
 
 nix::ioctl_none!(blkrrpart, 0x12, 95);
 nix::ioctl_none!(blkflsbuf, 0x12, 97);
+// BLKROGET is `_IO(0x12, 94)` but writes an int through its argument.
+nix::ioctl_read_bad!(blkroget, nix::request_code_none!(0x12, 94), libc::c_int);
 
 /// Attempts at re-reading the partition table: right after a write the
 /// kernel (or udev probing the new table) can hold the disk for a moment,
@@ -39,4 +41,12 @@ pub(super) fn reread_partition_table(file: &File) -> Result<(), Errno> {
 pub(super) fn flush_buffers(file: &File) -> Result<(), Errno> {
     // SAFETY: BLKFLSBUF takes no argument and acts only on the open fd.
     unsafe { blkflsbuf(file.as_raw_fd()) }.map(|_| ())
+}
+
+/// The kernel's read-only flag of the disk `file`.
+pub(super) fn read_only(file: &File) -> Result<bool, Errno> {
+    let mut ro: libc::c_int = 0;
+    // SAFETY: BLKROGET writes one int to the pointer, which is valid for it.
+    unsafe { blkroget(file.as_raw_fd(), &mut ro) }?;
+    Ok(ro != 0)
 }

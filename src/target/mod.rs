@@ -3,6 +3,7 @@
 
 pub(crate) mod blockdev;
 pub(crate) mod image_file;
+mod interrupt;
 // ioctl(2) is unsafe to call, even through nix's typed wrappers.
 #[allow(unsafe_code)]
 mod ioctl;
@@ -22,6 +23,17 @@ pub(crate) enum Backing {
     FreshSparse,
     /// A device (or reused file) that may hold stale data: zeros are written.
     Stale,
+}
+
+/// The bytes [`write_image`] will write: what the progress bar counts to.
+pub(crate) fn bytes_to_write(image: &Image, backing: Backing) -> u64 {
+    image
+        .extents()
+        .map(|e| match e.chunk {
+            Chunk::Zeros(_) if backing == Backing::FreshSparse => 0,
+            _ => e.chunk.len(),
+        })
+        .sum()
 }
 
 /// Writes the filesystems, then the partition table, then syncs. Returns the
@@ -84,3 +96,30 @@ trait TakeExact: std::io::Read + Sized {
     }
 }
 impl<R: std::io::Read> TakeExact for R {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The device progress bar counts to `bytes_to_write`: it must be what
+    /// `write_image` reports at the end, or the bar passes 100%.
+    #[test]
+    fn the_progress_total_is_what_is_written() {
+        let image = Image {
+            disk_bytes: 8 << 20,
+            body: vec![
+                Extent::zeros(0, 3 << 20),
+                Extent::bytes(3 << 20, vec![7u8; 4096]),
+            ],
+            table: vec![Extent::bytes(0, vec![1u8; 512])],
+        };
+        for backing in [Backing::FreshSparse, Backing::Stale] {
+            let mut file = tempfile::tempfile().unwrap();
+            file.set_len(image.disk_bytes).unwrap();
+            let last = std::cell::Cell::new(0);
+            let written = write_image(&mut file, &image, backing, &|n| last.set(n)).unwrap();
+            assert_eq!(written, bytes_to_write(&image, backing), "{backing:?}");
+            assert_eq!(last.get(), written);
+        }
+    }
+}
