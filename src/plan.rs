@@ -310,17 +310,6 @@ impl Plan {
             }
             (None, file) => {
                 bootscript::check_embedded_ignition(&version, args.channel)?;
-                if file.is_none()
-                    && secrets.is_enabled("k3s")
-                    && let (release, None) = crate::ignite::default_config_k3s_release()
-                {
-                    warnings.push(format!(
-                        "k3s will not start: the built-in node config has no sha512 pin for k3s \
-                         {release}, and nodes refuse an unpinned binary; run \
-                         `ignition/pin-k3s {release}` where GitHub is reachable and rebuild \
-                         mkstick, or pass --ignition with your own config"
-                    ));
-                }
                 let config = load_ignition(file.as_deref())?;
                 let cpio = cpio::archive(&[("usr/share/oem/config.ign", 0o600, &config)]);
                 let sha = hex::encode(Sha256::digest(&config));
@@ -774,26 +763,6 @@ mod tests {
         }
         let err = Plan::build(&a, &env(&[("SOURCE_DATE_EPOCH", "yesterday")])).unwrap_err();
         assert!(format!("{err:#}").contains("SOURCE_DATE_EPOCH"));
-    }
-
-    #[test]
-    fn k3s_secrets_with_an_unpinned_default_config_are_warned_about() {
-        let pin_warning = |ignition: Option<PathBuf>, vars: &[(&str, &str)]| {
-            let a = WriteArgs {
-                ignition,
-                ..args().0
-            };
-            let p = Plan::build(&a, &env(vars)).unwrap();
-            p.warnings
-                .iter()
-                .any(|w| w.contains("no sha512 pin for k3s"))
-        };
-        let unpinned = crate::ignite::default_config_k3s_release().1.is_none();
-        assert_eq!(pin_warning(None, &[("K3S_TOKEN", "t")]), unpinned);
-        // Not when k3s is off, nor with the user's own config.
-        assert!(!pin_warning(None, &[]));
-        let (own, _d) = args();
-        assert!(!pin_warning(own.ignition, &[("K3S_TOKEN", "t")]));
     }
 
     #[test]

@@ -33,26 +33,6 @@ use yaml::Value;
 /// that a stick written without an Ignition option boots a complete node.
 pub const DEFAULT_NODE_CONFIG_IGN: &str = include_str!("../../ignition/ignition.ign");
 
-/// The k3s release of the default node config and its sha512 pin, as
-/// `ignition/ignition.yml` sets them (`ignition.ign` is kept equal to it by
-/// a test). The pin is `None` until `ignition/pin-k3s` has been run; the
-/// node then refuses to install k3s.
-pub fn default_config_k3s_release() -> (&'static str, Option<&'static str>) {
-    k3s_release(include_str!("../../ignition/ignition.yml"))
-}
-
-fn k3s_release(yaml: &str) -> (&str, Option<&str>) {
-    let value = |key: &str| {
-        yaml.lines()
-            .find_map(|l| l.trim_start().strip_prefix(key))
-            .unwrap_or("")
-            .trim()
-    };
-    let sha = value("K3S_SHA512=");
-    let pinned = sha.len() == 128 && sha.bytes().all(|b| b.is_ascii_hexdigit());
-    (value("K3S_VERSION="), pinned.then_some(sha))
-}
-
 /// The Ignition spec version of an output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum SpecVersion {
@@ -334,23 +314,5 @@ fn secrets_check(ctx: &mut Ctx<'_>, cfg: &Json) {
                     .with_help("put secrets on the stick's SECRETS volume (k3s_env, logexport_env, heartbeat_env, namecheap_ddns_env) and read them from /mnt/secrets"),
             );
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_the_k3s_pin() {
-        let sha = "ab".repeat(64);
-        let pinned = format!("  inline: |\n    K3S_VERSION=v1.31.4+k3s1\n    K3S_SHA512={sha}\n");
-        assert_eq!(k3s_release(&pinned), ("v1.31.4+k3s1", Some(sha.as_str())));
-        let unpinned = "K3S_VERSION=v1.31.4+k3s1\nK3S_SHA512=\n";
-        assert_eq!(k3s_release(unpinned), ("v1.31.4+k3s1", None));
-        let short = "K3S_VERSION=v1\nK3S_SHA512=abc\n";
-        assert_eq!(k3s_release(short), ("v1", None));
-        // The shipped config names a release either way.
-        assert!(default_config_k3s_release().0.starts_with('v'));
     }
 }
