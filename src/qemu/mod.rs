@@ -6,6 +6,8 @@
 //! - Smoke (`--smoke`, CI): offline; mkstick serves a test payload over HTTP,
 //!   the payload's /init checks the node's view of the stick and prints a
 //!   verdict, and the harness turns it into an exit status.
+//! - Node (`--node`): boots a test OS with real Ignition and systemd and
+//!   plays the outside world; one verdict line per component (`node/`).
 
 mod accel;
 mod args;
@@ -14,6 +16,7 @@ mod console;
 mod expect;
 mod firmware;
 mod interactive;
+mod node;
 mod payload;
 mod server;
 mod smoke;
@@ -89,6 +92,7 @@ impl Machine {
             firmware_vars: self.vars.path.clone(),
             stick: Some(stick.to_path_buf()),
             network,
+            guest_forwards: Vec::new(),
             console,
         }
     }
@@ -106,7 +110,9 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
         !args.write.dry_run,
         "qemu-test builds and boots a stick; --dry-run belongs to the write command"
     );
-    if args.smoke {
+    if args.node {
+        node::run(args)
+    } else if args.smoke {
         smoke::run(args)
     } else {
         interactive::run(args)
