@@ -58,7 +58,7 @@ pub struct QemuTestArgs {
     pub testos: Option<PathBuf>,
 
     /// Stop QEMU and fail after this many seconds [default: 120 with
-    /// --smoke, 300 with --node, none interactively].
+    /// --smoke, 600 with --node, none interactively].
     #[arg(long, value_name = "SECONDS", help_heading = "QEMU")]
     pub timeout: Option<u64>,
 

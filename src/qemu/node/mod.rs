@@ -34,7 +34,7 @@ use services::{Content, Observation, Services};
 use verdict::{Component, Evidence, Status};
 use world::{Scheme, World};
 
-const DEFAULT_TIMEOUT_SECS: u64 = 300;
+const DEFAULT_TIMEOUT_SECS: u64 = 600;
 /// The test OS's root filesystem lives in RAM, twice while it is copied.
 const DEFAULT_MEMORY_MIB: u32 = 1536;
 const TAIL_LINES: usize = 40;
@@ -108,7 +108,14 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
 
     server.serve(
         testos.kernel.clone().into(),
-        harness_initrd(&testos.initrd, &endpoints, &ca.pem, services.control_port).into(),
+        harness_initrd(
+            &testos.initrd,
+            &endpoints,
+            &ca.pem,
+            services.control_port,
+            args.keep,
+        )
+        .into(),
     );
     let vm_events = seen_tx.clone();
     std::thread::spawn(move || {
@@ -235,6 +242,7 @@ fn harness_initrd(
     endpoints: &[world::Endpoint],
     ca_pem: &str,
     control_port: u16,
+    keep: bool,
 ) -> Vec<u8> {
     let mut hosts = String::new();
     for e in endpoints {
@@ -246,11 +254,16 @@ fn harness_initrd(
         }
     }
     let harness = format!("HARNESS_URL=http://10.0.2.2:{control_port}\n");
-    let archive = crate::cpio::archive(&[
+    let mut files: Vec<(&str, u32, &[u8])> = vec![
         ("etc/mkstick-test/hosts", 0o644, hosts.as_bytes()),
         ("etc/mkstick-test/ca.crt", 0o644, ca_pem.as_bytes()),
         ("etc/mkstick-test/harness", 0o644, harness.as_bytes()),
-    ]);
+    ];
+    if keep {
+        // The test OS starts sshd only then.
+        files.push(("etc/mkstick-test/keep", 0o644, b"1\n"));
+    }
+    let archive = crate::cpio::archive(&files);
     let mut out = base.to_vec();
     out.resize(base.len().div_ceil(4) * 4, 0);
     out.extend_from_slice(&archive);
@@ -265,6 +278,8 @@ struct Run<'a> {
 /// What one boot showed.
 struct Boot {
     components: Vec<Component>,
+    /// The reporter's last word on systemd (state, jobs, failed units).
+    systemd: Vec<String>,
     failure: Option<(String, String)>,
     milestones: Vec<(String, Duration)>,
     tail: VecDeque<String>,
@@ -364,8 +379,21 @@ impl Run<'_> {
                     .map(|c| (c.name.to_string(), String::new()));
             }
         };
+        let systemd = evidence
+            .snapshot
+            .as_deref()
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| {
+                ["system ", "jobs ", "failed ", "unit "]
+                    .iter()
+                    .any(|k| l.starts_with(k))
+            })
+            .map(str::to_string)
+            .collect();
         Ok(Boot {
             components,
+            systemd,
             failure,
             milestones,
             tail,
@@ -421,6 +449,9 @@ fn report(boot: &Boot, accel: &str, log: &std::path::Path, keep_log: bool) -> Ex
                 detail.clone()
             };
             println!("qemu-test: FAIL ({accel}): {what}: {detail}");
+            for line in &boot.systemd {
+                println!("qemu-test: node's last report: {line}");
+            }
             println!("qemu-test: last {} console lines:", boot.tail.len());
             for line in &boot.tail {
                 println!("  | {line}");

@@ -81,7 +81,10 @@ impl Services {
             let Some(tls) = handshake(tcp, &log_tls, "logexport", &s) else {
                 return;
             };
-            let version = format!("{:?}", tls.conn.protocol_version());
+            let version = tls
+                .conn
+                .protocol_version()
+                .map_or_else(|| "TLS".to_string(), |v| format!("{v:?}"));
             for line in BufReader::new(tls).split(b'\n') {
                 if line.is_err() {
                     break;

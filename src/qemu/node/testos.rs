@@ -7,15 +7,14 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
-const SCRIPTS: [(&str, &str); 4] = [
+const SCRIPTS: [(&str, &str); 3] = [
     ("build-testos", include_str!("../../../qemu/build-testos")),
     ("testos-init", include_str!("../../../qemu/testos-init")),
     ("testos-report", include_str!("../../../qemu/testos-report")),
-    ("k3s-standin", include_str!("../../../qemu/k3s-standin")),
 ];
 
 /// The k3s stand-in served at a stick's pinned release URL: NOT k3s.
-pub const K3S_STANDIN: &str = SCRIPTS[3].1;
+pub const K3S_STANDIN: &str = include_str!("../../../qemu/k3s-standin");
 
 pub struct TestOs {
     pub dir: PathBuf,

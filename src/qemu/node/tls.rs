@@ -60,15 +60,56 @@ impl TestCa {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    use rustls::pki_types::ServerName;
+    use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConnection, StreamOwned};
+
     use super::*;
 
+    /// A client trusting only `trusted` connects to a server using
+    /// `server` for `name`; returns whether the handshake and a byte worked.
+    fn connect(trusted: &TestCa, server: Arc<ServerConfig>, name: &str) -> bool {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let serving = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            let mut tls = StreamOwned::new(ServerConnection::new(server).unwrap(), tcp);
+            let _ = tls.write_all(b"x");
+        });
+        let mut roots = RootCertStore::empty();
+        roots.add(trusted.der.clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let conn = ClientConnection::new(
+            Arc::new(config),
+            ServerName::try_from(name.to_string()).unwrap(),
+        )
+        .unwrap();
+        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut tls = StreamOwned::new(conn, tcp);
+        let mut byte = [0u8; 1];
+        let ok = tls.read_exact(&mut byte).is_ok();
+        serving.join().unwrap();
+        ok
+    }
+
     #[test]
-    fn certificates_chain_to_the_test_ca_only() {
+    fn certificates_verify_against_the_test_ca_only() {
         let ca = TestCa::new("mkstick test CA").unwrap();
         assert!(ca.pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        let names = ["logs.example.com".to_string(), "10.0.2.100".to_string()];
+        let config = ca.server_config(&names).unwrap();
+        assert!(connect(&ca, Arc::clone(&config), "logs.example.com"));
+        assert!(connect(&ca, Arc::clone(&config), "10.0.2.100"));
+        // Another name, or a client that trusts another CA: refused.
+        assert!(!connect(&ca, Arc::clone(&config), "other.example.com"));
         let other = TestCa::new("another CA").unwrap();
-        assert_ne!(ca.pem, other.pem);
-        ca.server_config(&["logs.example.com".into(), "10.0.2.100".into()])
-            .unwrap();
+        assert!(!connect(&other, config, "logs.example.com"));
     }
 }

@@ -126,7 +126,7 @@ pub fn evaluate(world: &World, standin_sha256: &str, ev: &Evidence) -> Vec<Compo
         },
         Component {
             name: "ddns",
-            status: ddns(world, ev),
+            status: ddns(world, standin_sha256, ev),
         },
     ];
     let k3s_refusal_expected = matches!(&out[3].status, Pass(s) if s.starts_with("refused"));
@@ -382,7 +382,7 @@ fn heartbeat(world: &World, ev: &Evidence) -> Status {
     Pending("no heartbeat request yet".into())
 }
 
-fn ddns(world: &World, ev: &Evidence) -> Status {
+fn ddns(world: &World, standin_sha256: &str, ev: &Evidence) -> Status {
     let Some(ddns) = &world.ddns else {
         return off(
             ev,
@@ -425,10 +425,13 @@ fn ddns(world: &World, ev: &Evidence) -> Status {
             records.push(record);
         }
     }
-    let server = world
-        .k3s
-        .as_ref()
-        .is_some_and(|k| k.role == Role::Server && k.release.is_some());
+    // A server runs (and claims primary) only when the served binary is the pinned one.
+    let server = world.k3s.as_ref().is_some_and(|k| {
+        k.role == Role::Server
+            && k.release
+                .as_ref()
+                .is_some_and(|r| r.sha256 == standin_sha256)
+    });
     let primary = records.iter().any(|r| r == "primary");
     if primary && !server {
         return Fail("primary was updated by a node that is not a Ready k3s server".into());
@@ -479,5 +482,160 @@ fn units(ev: &Evidence, k3s_refusal_expected: bool) -> Status {
         ))
     } else {
         Fail(format!("systemctl --failed: {}", failed.join(" ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qemu::node::world::{Ddns, Endpoint, K3s, RawUrl, Release};
+    use crate::secrets::Secret;
+
+    const PASS: &str = r#"p "q" $x #h \b é"#;
+
+    fn world() -> World {
+        World {
+            hostname: Some("node1.example.com".into()),
+            heartbeat: Some(RawUrl::parse("https://hb.example.com/p/a%2Fb?t=1&u=%C3%A9").unwrap()),
+            ddns: Some(Ddns {
+                password: Secret::new(PASS),
+                host: "node1".into(),
+                domain: "example.com".into(),
+            }),
+            k3s: Some(K3s {
+                role: Role::Agent,
+                env: vec![("K3S_TOKEN".into(), Secret::new("tok en"))],
+                release: Some(Release {
+                    version: "v1.31.4+k3s1".into(),
+                    url: RawUrl::parse("https://github.com/k/k3s").unwrap(),
+                    sha256: "aa".into(),
+                }),
+            }),
+            log: Some(Endpoint {
+                scheme: Scheme::Https,
+                host: "logs.example.com".into(),
+                port: 6514,
+            }),
+            ..World::default()
+        }
+    }
+
+    fn get(host: &str, target: &str) -> Observation {
+        Observation::Request {
+            scheme: Scheme::Https,
+            request: Request {
+                method: "GET".into(),
+                target: target.into(),
+                host: host.into(),
+                body: Vec::new(),
+            },
+            status: 200,
+        }
+    }
+
+    fn status<'a>(c: &'a [Component], name: &str) -> &'a Status {
+        &c.iter().find(|c| c.name == name).unwrap().status
+    }
+
+    fn ddns_update(host: &str, password: &str) -> Observation {
+        let enc = |s: &str| s.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
+        get(
+            DDNS_HOST,
+            &format!(
+                "/update?host={host}&domain=example.com&ip=10.0.2.15&password={}",
+                enc(password)
+            ),
+        )
+    }
+
+    #[test]
+    fn ddns_checks_records_and_password_byte_exact() {
+        let w = world();
+        let mut ev = Evidence::default();
+        ev.add(ddns_update("node1", PASS));
+        assert!(
+            matches!(status(&evaluate(&w, "aa", &ev), "ddns"), Pass(t) if t.contains("no primary"))
+        );
+        let mut wrong = Evidence::default();
+        wrong.add(ddns_update("node1", "p \"q\" $x #h \\b e"));
+        assert!(
+            matches!(status(&evaluate(&w, "aa", &wrong), "ddns"), Fail(t) if t.contains("password"))
+        );
+        let mut apex = Evidence::default();
+        apex.add(ddns_update("%40", PASS));
+        assert!(
+            matches!(status(&evaluate(&w, "aa", &apex), "ddns"), Fail(t) if t.contains("apex"))
+        );
+        // An agent never claims primary.
+        let mut primary = Evidence::default();
+        primary.add(ddns_update("node1", PASS));
+        primary.add(ddns_update("primary", PASS));
+        assert!(matches!(
+            status(&evaluate(&w, "aa", &primary), "ddns"),
+            Fail(_)
+        ));
+        // Nothing secret in any line.
+        for ev in [&ev, &wrong, &apex, &primary] {
+            for c in evaluate(&w, "aa", ev) {
+                assert!(!format!("{:?}", c.status).contains("#h"), "{c:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn heartbeat_wants_the_exact_target() {
+        let w = world();
+        let mut ev = Evidence::default();
+        ev.add(get("hb.example.com", "/p/a/b?t=1&u=%C3%A9"));
+        assert!(matches!(
+            status(&evaluate(&w, "aa", &ev), "heartbeat"),
+            Fail(_)
+        ));
+        let mut ok = Evidence::default();
+        ok.add(get("hb.example.com", "/p/a%2Fb?t=1&u=%C3%A9"));
+        assert!(matches!(
+            status(&evaluate(&w, "aa", &ok), "heartbeat"),
+            Pass(_)
+        ));
+    }
+
+    #[test]
+    fn k3s_role_values_and_refusal() {
+        let w = world();
+        let token = sha256_hex(b"tok en");
+        let snapshot =
+            "system running\nk3s-binary aa\nunit k3s.service active running success 0\nfailed \n";
+        let mut ev = Evidence::default();
+        ev.add(get("github.com", "/k/k3s"));
+        ev.add(Observation::Report(snapshot.into()));
+        ev.add(Observation::Standin(format!(
+            "role agent\nargs agent\nenv K3S_TOKEN {token}\n"
+        )));
+        assert!(
+            matches!(status(&evaluate(&w, "aa", &ev), "k3s"), Pass(t) if t.contains("started as agent"))
+        );
+        let mut server = Evidence::default();
+        server.add(get("github.com", "/k/k3s"));
+        server.add(Observation::Report(snapshot.into()));
+        server.add(Observation::Standin(format!(
+            "role server\nenv K3S_TOKEN {token}\n"
+        )));
+        assert!(matches!(
+            status(&evaluate(&w, "aa", &server), "k3s"),
+            Fail(_)
+        ));
+        // The stick pins "aa", the harness serves "bb": refused, never run.
+        let mut refused = Evidence::default();
+        refused.add(get("github.com", "/k/k3s"));
+        refused.add(Observation::Report(
+            "system running\nk3s-binary none\nk3s-install-log k3s v1: the k3s binary from x has sha256 bb, but the stick pins aa\nfailed k3s-install.service\n".into(),
+        ));
+        let c = evaluate(&w, "bb", &refused);
+        assert!(matches!(status(&c, "k3s"), Pass(t) if t.starts_with("refused")));
+        assert!(matches!(status(&c, "units"), Pass(_)));
+        refused.add(Observation::Standin("role agent\n".into()));
+        assert!(
+            matches!(status(&evaluate(&w, "bb", &refused), "k3s"), Fail(t) if t.contains("EXECUTED"))
+        );
     }
 }
