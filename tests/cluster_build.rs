@@ -317,7 +317,7 @@ fn a_server_stick_boots_and_its_node_finds_the_ca_files() {
             "--smoke",
             "--cluster",
             "lab.yml",
-            "--node",
+            "--cluster-node",
             "n1",
         ])
         .args(["--ipxe-efi", ipxe.to_str().unwrap()])

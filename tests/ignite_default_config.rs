@@ -225,3 +225,65 @@ fn components_are_conditional_on_their_env_file() {
         }
     }
 }
+
+/// The unit text of `name` in the default config.
+fn unit(cfg: &Value, name: &str) -> String {
+    cfg["systemd"]["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == name)
+        .and_then(|u| u["contents"].as_str())
+        .unwrap_or_else(|| panic!("no unit {name}"))
+        .to_string()
+}
+
+/// The file contents at `path` in the default config.
+fn file(cfg: &Value, path: &str) -> String {
+    let f = cfg["storage"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == path)
+        .unwrap_or_else(|| panic!("no file {path}"));
+    String::from_utf8(contents(f)).unwrap()
+}
+
+/// The secrets volume at the original /secrets too, with the same options.
+#[test]
+fn secrets_volume_at_both_paths_with_the_same_options() {
+    let cfg = default_config();
+    let options = |u: &str| {
+        unit(&cfg, u)
+            .lines()
+            .find_map(|l| l.strip_prefix("Options=").map(str::to_string))
+            .unwrap()
+    };
+    assert_eq!(
+        options("mnt-secrets.mount"),
+        "ro,nosuid,nodev,noexec,uid=0,gid=0,umask=0077"
+    );
+    assert_eq!(options("secrets.mount"), options("mnt-secrets.mount"));
+    assert!(unit(&cfg, "secrets.mount").contains("Where=/secrets\n"));
+}
+
+/// The node reads the k3s pin from the stick and never sources it; DDNS
+/// never touches the apex and claims primary only from a Ready server.
+#[test]
+fn k3s_pin_is_parsed_and_ddns_spares_the_apex() {
+    let cfg = default_config();
+    let install = file(&cfg, "/opt/bin/mkstick-k3s-install");
+    assert!(install.contains("pin=/mnt/secrets/k3s_release"));
+    assert!(!install.contains("source ") && !install.contains(". /mnt"));
+    assert!(
+        install.contains("exit 2"),
+        "a missing pin is a configuration error"
+    );
+    let ddns = file(&cfg, "/opt/bin/mkstick-ddns");
+    assert!(
+        !ddns.contains(" @;") && !ddns.contains("\"$host\" @"),
+        "{ddns}"
+    );
+    assert!(ddns.contains("records+=(primary)") && ddns.contains("Ready"));
+    assert!(unit(&cfg, "k3s-install.service").contains("RestartPreventExitStatus=2"));
+}

@@ -19,6 +19,8 @@ use crate::qemu::AccelChoice;
                writes to a temporary overlay (snapshot=on). Default: build one from the \
                write options")),
     mut_arg("image", |a| a.help("Build the stick into this image file and keep it")),
+    // --node is the node proof here; a cluster's node is --cluster-node.
+    mut_arg("cluster_node", |a| a.long("cluster-node")),
     mut_arg("yes", |a| a.hide(true)),
     mut_arg("force", |a| a.hide(true)),
     mut_arg("dry_run", |a| a.hide(true)),
@@ -31,8 +33,35 @@ pub struct QemuTestArgs {
     #[arg(long, help_heading = "QEMU")]
     pub smoke: bool,
 
+    /// Offline proof of the node config: boot a test OS (real Ignition,
+    /// real systemd) and play the outside world the stick names (log
+    /// service, heartbeat URL, DDNS, k3s release host); one line per
+    /// component. Exit status 0 only when every enabled component works.
+    #[arg(long, conflicts_with = "smoke", help_heading = "QEMU")]
+    pub node: bool,
+
+    /// With --node: leave the VM running after the verdict, SSH forwarded
+    /// to --ssh-port, until Ctrl-C.
+    #[arg(long, requires = "node", help_heading = "QEMU")]
+    pub keep: bool,
+
+    /// With --node: the log service presents a certificate from a CA the
+    /// node does not trust (proves the node verifies it: logexport fails).
+    #[arg(long, requires = "node", help_heading = "QEMU")]
+    pub untrusted_log_ca: bool,
+
+    /// Directory holding a prebuilt test OS (vmlinuz, testos.cpio.zst)
+    /// instead of the cached one built by qemu/build-testos (--node).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MKSTICK_TESTOS",
+        help_heading = "QEMU"
+    )]
+    pub testos: Option<PathBuf>,
+
     /// Stop QEMU and fail after this many seconds [default: 120 with
-    /// --smoke, none interactively].
+    /// --smoke, 600 with --node, none interactively].
     #[arg(long, value_name = "SECONDS", help_heading = "QEMU")]
     pub timeout: Option<u64>,
 

@@ -149,7 +149,14 @@ pub struct WriteArgs {
 
     /// The node to write, by its name in the inventory (with `cluster build`:
     /// build only these nodes; repeatable).
-    #[arg(long, value_name = "NAME", help_heading = "Cluster")]
+    // Its id is not "node": qemu-test has its own --node (the node proof)
+    // and renames this one --cluster-node.
+    #[arg(
+        long = "node",
+        id = "cluster_node",
+        value_name = "NAME",
+        help_heading = "Cluster"
+    )]
     pub node: Vec<String>,
 
     /// The cluster's secrets store. Default: INVENTORY's name with `.secrets`, beside it.

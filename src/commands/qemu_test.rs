@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::{Result, ensure};
 
 use crate::cli::qemu_test::QemuTestArgs;
-use crate::qemu::{self, Mode, Options, StickSource};
+use crate::qemu::{self, Mode, NodeOptions, Options, StickSource};
 
 pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
     ensure!(
@@ -22,7 +22,13 @@ pub fn run(args: &QemuTestArgs) -> Result<ExitCode> {
 
 fn options(args: &QemuTestArgs, request: crate::resolve::Request) -> Options {
     Options {
-        mode: if args.smoke {
+        mode: if args.node {
+            Mode::Node(NodeOptions {
+                keep: args.keep,
+                untrusted_log_ca: args.untrusted_log_ca,
+                testos: args.testos.clone(),
+            })
+        } else if args.smoke {
             Mode::Smoke
         } else {
             Mode::Interactive

@@ -85,6 +85,7 @@ fn probe(arch: Arch, firmware: &Firmware) -> Result<Duration, String> {
         firmware_vars: vars.path.clone(),
         stick: None,
         network: Network::None,
+        guest_forwards: Vec::new(),
         console: Console::Captured,
     };
     let mut vm = Vm::spawn(&spec).map_err(|err| format!("{err:#}"))?;

@@ -6,6 +6,8 @@
 //! - Smoke (`--smoke`, CI): offline; mkstick serves a test payload over HTTP,
 //!   the payload's /init checks the node's view of the stick and prints a
 //!   verdict, and the harness turns it into an exit status.
+//! - Node (`--node`): boots a test OS with real Ignition and systemd and
+//!   plays the outside world; one verdict line per component (`node/`).
 
 mod accel;
 mod build;
@@ -13,6 +15,7 @@ mod console;
 mod expect;
 mod firmware;
 mod interactive;
+mod node;
 mod payload;
 mod server;
 mod smoke;
@@ -35,10 +38,23 @@ pub(crate) use accel::AccelChoice;
 pub(crate) use build::StickSource;
 
 /// Interactive (console here, SSH forwarded) or a pass/fail smoke test.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
     Interactive,
     Smoke,
+    /// The node proof (`--node`): a test OS with real Ignition and systemd.
+    Node(NodeOptions),
+}
+
+/// What only `--node` takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct NodeOptions {
+    /// Leave the VM running after the verdict, SSH forwarded.
+    pub keep: bool,
+    /// The log service presents a certificate the node must refuse.
+    pub untrusted_log_ca: bool,
+    /// A prebuilt test OS instead of the cached one.
+    pub testos: Option<PathBuf>,
 }
 
 /// What `qemu-test` was asked to do.
@@ -129,6 +145,7 @@ impl Machine {
             firmware_vars: self.vars.path.clone(),
             stick: Some(stick.to_path_buf()),
             network,
+            guest_forwards: Vec::new(),
             console,
         }
     }
@@ -142,8 +159,9 @@ pub(crate) fn run(args: &Options) -> Result<ExitCode> {
             target.display()
         );
     }
-    match args.mode {
+    match &args.mode {
         Mode::Smoke => smoke::run(args),
         Mode::Interactive => interactive::run(args),
+        Mode::Node(node) => node::run(args, node),
     }
 }

@@ -47,7 +47,20 @@ pub(super) struct VmSpec {
     /// writes to it.
     pub stick: Option<PathBuf>,
     pub network: Network,
+    /// Guest connections to these addresses go to host ports (user
+    /// networking only): the faked outside world of `--node`.
+    pub guest_forwards: Vec<GuestForward>,
     pub console: Console,
+}
+
+/// `guest:port` inside the VM → `127.0.0.1:host_port`. QEMU starts one
+/// `ncat` relay per connection (`guestfwd=…-cmd:`): a chardev target would
+/// carry a single connection for the whole run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GuestForward {
+    pub guest: std::net::Ipv4Addr,
+    pub port: u16,
+    pub host_port: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +153,12 @@ impl VmSpec {
                 let mut netdev = "user,id=net0".to_string();
                 if let Some(port) = ssh_port {
                     netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{port}-:22"));
+                }
+                for f in &self.guest_forwards {
+                    netdev.push_str(&format!(
+                        ",guestfwd=tcp:{}:{}-cmd:ncat 127.0.0.1 {}",
+                        f.guest, f.port, f.host_port
+                    ));
                 }
                 // romfile=: no option ROM, so QEMU's own (old) iPXE never runs.
                 push(&[
@@ -255,6 +274,7 @@ mod tests {
             network: Network::User {
                 ssh_port: Some(2222),
             },
+            guest_forwards: Vec::new(),
             console: Console::Captured,
         }
     }
@@ -282,6 +302,20 @@ mod tests {
              -netdev user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22 -device virtio-net-pci,netdev=net0,romfile= \
              -serial stdio"
         );
+    }
+
+    #[test]
+    fn guest_forwards_relay_each_connection() {
+        let mut s = spec(Arch::Amd64, Accel::Tcg);
+        s.guest_forwards = vec![GuestForward {
+            guest: std::net::Ipv4Addr::new(10, 0, 2, 100),
+            port: 443,
+            host_port: 40001,
+        }];
+        assert!(joined(&s).contains(
+            "-netdev user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22,\
+             guestfwd=tcp:10.0.2.100:443-cmd:ncat 127.0.0.1 40001 "
+        ));
     }
 
     #[test]
