@@ -329,7 +329,8 @@ fn offline_carries_the_verified_binary_and_airgap_images() {
         file.on_esp,
         [mkstick::k3s::OnEsp {
             arch: mkstick::mirror::Arch::Amd64,
-            airgap: true
+            // The node imports the tarball only when it matches this digest.
+            airgap: Some(mkstick::fetch::Sha256Digest::of(&release.airgap_amd64))
         }]
     );
     let text = String::from_utf8(c.read("secrets", "/k3s_release").unwrap()).unwrap();

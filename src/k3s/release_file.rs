@@ -25,7 +25,8 @@ const ESP_DIR: &str = "mkstick/k3s";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct OnEsp {
     pub arch: Arch,
-    pub airgap: bool,
+    /// The airgap tarball's digest: the node imports it only on a match.
+    pub airgap: Option<Sha256Digest>,
 }
 
 /// The binary's path on the ESP, relative to its root.
@@ -74,8 +75,9 @@ impl ReleaseFile {
             line(&key(b.arch, "SHA256"), &b.sha256.to_string())?;
             if let Some(e) = self.on_esp.iter().find(|e| e.arch == b.arch) {
                 line(&key(b.arch, "FILE"), &esp_binary_path(b.arch))?;
-                if e.airgap {
+                if let Some(sha256) = e.airgap {
                     line(&key(b.arch, "AIRGAP_FILE"), &esp_airgap_path(b.arch))?;
+                    line(&key(b.arch, "AIRGAP_SHA256"), &sha256.to_string())?;
                 }
             }
         }
@@ -124,6 +126,16 @@ impl ReleaseFile {
             binaries.push(PinnedBinary { arch, url, sha256 });
             let file = take(&key(arch, "FILE"));
             let airgap = take(&key(arch, "AIRGAP_FILE"));
+            let airgap_sha256 = take(&key(arch, "AIRGAP_SHA256"))
+                .map(|s| s.parse::<Sha256Digest>())
+                .transpose()
+                .with_context(|| format!("{source}: {}", key(arch, "AIRGAP_SHA256")))?;
+            ensure!(
+                airgap.is_some() == airgap_sha256.is_some(),
+                "{source}: {} and {} come together",
+                key(arch, "AIRGAP_FILE"),
+                key(arch, "AIRGAP_SHA256")
+            );
             if let Some(file) = file {
                 ensure!(
                     file == esp_binary_path(arch),
@@ -137,7 +149,7 @@ impl ReleaseFile {
                 );
                 on_esp.push(OnEsp {
                     arch,
-                    airgap: airgap.is_some(),
+                    airgap: airgap_sha256,
                 });
             }
         }
@@ -184,7 +196,7 @@ mod tests {
             pin: pin(),
             on_esp: vec![OnEsp {
                 arch: Arch::Amd64,
-                airgap: true,
+                airgap: Some(Sha256Digest::of(b"airgap")),
             }],
         };
         let text = file.render().unwrap();
@@ -201,6 +213,7 @@ mod tests {
                 "K3S_RELEASE_AMD64_SHA256",
                 "K3S_RELEASE_AMD64_FILE",
                 "K3S_RELEASE_AMD64_AIRGAP_FILE",
+                "K3S_RELEASE_AMD64_AIRGAP_SHA256",
                 "K3S_RELEASE_ARM64_URL",
                 "K3S_RELEASE_ARM64_SHA256",
             ]

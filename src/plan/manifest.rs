@@ -72,7 +72,7 @@ impl K3sEntry {
                         sha256: b.sha256,
                         file: carried.map(|_| esp_binary_path(b.arch)),
                         airgap_file: carried
-                            .filter(|e| e.airgap)
+                            .filter(|e| e.airgap.is_some())
                             .map(|_| esp_airgap_path(b.arch)),
                     }
                 })

@@ -434,7 +434,7 @@ fn release_file(k3s: &K3sSpec) -> ReleaseFile {
         on_esp: on_esp
             .map(|f| OnEsp {
                 arch: f.arch,
-                airgap: f.airgap.is_some(),
+                airgap: f.airgap.as_ref().map(|a| a.sha256),
             })
             .collect(),
     }
