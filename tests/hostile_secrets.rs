@@ -233,3 +233,109 @@ fn env_file_syntax_is_a_shells() {
         );
     }
 }
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+#[test]
+fn no_hash_of_a_secrets_file_outside_the_secrets_volume() {
+    let c = Case::new();
+    c.write(
+        "s.env",
+        "K3S_TOKEN=Zq8vK3pW7mXt2Rn9\nNAMECHEAP_DDNS_PASS=hU7nt3Rq2pXv0Lk\nNAMECHEAP_DDNS_INTERFACE=eth0\n",
+    );
+    let args = [
+        "--ignition",
+        "node.ign",
+        "--secrets",
+        "s.env",
+        "--hostname",
+        "node1.example.com",
+    ];
+    // What the secrets volume holds, as the node reads it.
+    let k3s_env = "K3S_TOKEN=\"Zq8vK3pW7mXt2Rn9\"\n";
+    let ddns_env = "NAMECHEAP_DDNS_PASS=\"hU7nt3Rq2pXv0Lk\"\nNAMECHEAP_DDNS_INTERFACE=\"eth0\"\n";
+    let hashes: Vec<String> = [k3s_env, ddns_env]
+        .iter()
+        .map(|f| sha256_hex(f.as_bytes()))
+        .collect();
+    let no_hash = |what: &str, text: &str| {
+        assert_no_secret(what, text);
+        for h in &hashes {
+            // Any 16-hex-digit run of the hash would do as a confirmation.
+            for start in (0..=48).step_by(8) {
+                let piece = &h[start..start + 16];
+                assert!(
+                    !text.contains(piece),
+                    "{what} holds a hash of a secrets file:\n{text}"
+                );
+            }
+        }
+    };
+    for extra in [&["--dry-run"][..], &["--dry-run", "--json"]] {
+        let out = c.run(&[&args[..], extra].concat());
+        assert!(out.status.success(), "{}", text(&out));
+        no_hash(&format!("{extra:?}"), &text(&out));
+    }
+    let out = c.run(&[&args[..], &["--yes"]].concat());
+    assert!(out.status.success(), "{}", text(&out));
+    let image = std::fs::read(c.path("stick.img")).unwrap();
+    // The ESP (everything before the secrets partition at 257 MiB), without
+    // its empty sectors: the search stays fast on a mostly empty volume.
+    let used: Vec<u8> = image[..257 << 20]
+        .chunks(512)
+        .filter(|s| s.iter().any(|&b| b != 0))
+        .flatten()
+        .copied()
+        .collect();
+    let esp = String::from_utf8_lossy(&used).to_string();
+    no_hash("the ESP", &esp);
+    assert!(
+        esp.contains("\"secrets_files\""),
+        "the manifest is on the ESP"
+    );
+    // The secrets volume does hold them, in sha256sum form, for verification.
+    let secrets = String::from_utf8_lossy(&image[257 << 20..]);
+    assert!(secrets.contains(&format!("{}  k3s_env\n", hashes[0])));
+    assert!(secrets.contains(&format!("{}  namecheap_ddns_env\n", hashes[1])));
+
+    for json in [false, true] {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("inspect").arg(c.path("stick.img"));
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        no_hash("inspect", &text(&out));
+        if !json {
+            assert!(
+                text(&out).contains("The stick matches its manifest."),
+                "{}",
+                text(&out)
+            );
+        }
+    }
+
+    // inspect still verifies the secrets, with the hashes on their volume.
+    let at = image
+        .windows(16)
+        .rposition(|w| w == b"Zq8vK3pW7mXt2Rn9")
+        .unwrap();
+    let mut tampered = image.clone();
+    tampered[at] ^= 1;
+    std::fs::write(c.path("tampered.img"), &tampered).unwrap();
+    let out = Command::new(BIN)
+        .arg("inspect")
+        .arg(c.path("tampered.img"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("secrets/k3s_env changed since it was written"),
+        "{}",
+        text(&out)
+    );
+}

@@ -6,8 +6,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::cli::inspect::InspectArgs;
-use crate::model::stick::{AUTOEXEC_PATH, ESP_NAME, SECRETS_NAME};
-use crate::plan::manifest::Manifest;
+use crate::model::Sha256Digest;
+use crate::model::stick::{AUTOEXEC_PATH, ESP_NAME, SECRETS_DIGESTS_PATH, SECRETS_NAME};
+use crate::plan::manifest::{Manifest, parse_secrets_digests};
 use crate::readback::{self, FileState, Stick};
 
 #[derive(Debug, Serialize)]
@@ -73,21 +74,49 @@ pub fn inspect(path: &std::path::Path) -> Result<Report> {
     let sec_fs = stick.fat(sec).context("mounting the secrets volume")?;
     let mut secrets = Vec::new();
     for entry in sec_fs.root_dir().iter().flatten() {
-        if entry.is_dir() || entry.file_name().starts_with('.') {
+        if entry.is_dir()
+            || entry.file_name().starts_with('.')
+            || entry.file_name() == SECRETS_DIGESTS_PATH
+        {
             continue;
         }
         let mut text = String::new();
         std::io::Read::read_to_string(&mut entry.to_file(), &mut text).ok();
         secrets.push((entry.file_name(), crate::secrets::envfile::keys(&text)));
     }
+    // The secrets' hashes are on their own volume (the manifest names the
+    // files); a manifest from before that move still carries them.
+    let digests = readback::read_file(&sec_fs, SECRETS_DIGESTS_PATH)?
+        .map(|b| parse_secrets_digests(&b, 1024))
+        .transpose()?;
     if let Some(m) = &manifest {
+        let old: Vec<(String, Sha256Digest)> = m
+            .secrets_files
+            .iter()
+            .filter_map(|f| Some((f.path.clone(), f.sha256?)))
+            .collect();
+        let listed = match (&digests, old.is_empty()) {
+            (Some(d), _) => d,
+            (None, false) => &old,
+            (None, true) => {
+                mismatches.push(format!(
+                    "secrets/{SECRETS_DIGESTS_PATH} is missing: the secrets cannot be checked"
+                ));
+                &old
+            }
+        };
         mismatches.extend(describe_mismatches(
             "secrets/",
-            readback::check_files(
-                &sec_fs,
-                m.secrets_files.iter().map(|f| (f.path.as_str(), &f.sha256)),
-            ),
+            readback::check_files(&sec_fs, listed.iter().map(|(p, d)| (p.as_str(), d))),
         ));
+        for f in &m.secrets_files {
+            if f.path != SECRETS_DIGESTS_PATH && !listed.iter().any(|(p, _)| *p == f.path) {
+                mismatches.push(format!(
+                    "secrets/{} is in the manifest but has no recorded hash",
+                    f.path
+                ));
+            }
+        }
     }
     Ok(Report {
         partitions: stick
