@@ -185,3 +185,151 @@ fn ipxe_binaries_must_be_efi_applications_of_their_arch() {
     ]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// A good image to patch, written once per test.
+fn good_image(c: &Case) -> Vec<u8> {
+    let out = c.run(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::read(c.path("stick.img")).unwrap()
+}
+
+/// `mkstick inspect` on `bytes`: its exit code and output, within 60 s.
+fn inspect(c: &Case, name: &str, bytes: &[u8]) -> (Option<i32>, String) {
+    let path = c.path(name);
+    std::fs::write(&path, bytes).unwrap();
+    let mut child = Command::new(BIN)
+        .arg("inspect")
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed().as_secs() > 60 {
+            child.kill().unwrap();
+            panic!("{name}: inspect hangs");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), text(&out))
+}
+
+fn le16(b: &[u8], at: usize) -> usize {
+    u16::from_le_bytes([b[at], b[at + 1]]) as usize
+}
+
+fn le32(b: &[u8], at: usize) -> usize {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize
+}
+
+#[test]
+fn corrupt_partition_tables_are_errors_not_panics_or_matches() {
+    let c = Case::new();
+    let good = good_image(&c);
+    let (code, t) = inspect(&c, "good.img", &good);
+    assert_eq!(code, Some(0), "{t}");
+    let patch = |at: usize, v: &[u8]| {
+        let mut b = good.clone();
+        b[at..at + v.len()].copy_from_slice(v);
+        b
+    };
+    let last = good.len() - 512;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "entry-size-0",
+            patch(512 + 84, &0u32.to_le_bytes()),
+            "entries of 0 bytes",
+        ),
+        (
+            "entry-size-huge",
+            patch(512 + 84, &0xffff_fff0u32.to_le_bytes()),
+            "entries of 4294967280 bytes",
+        ),
+        (
+            "entries-huge",
+            patch(512 + 80, &u32::MAX.to_le_bytes()),
+            "claims 4294967295 entries",
+        ),
+        (
+            "header-size",
+            patch(512 + 12, &0u32.to_le_bytes()),
+            "claims a size of 0",
+        ),
+        ("no-primary", patch(512, &[0u8; 8]), "no primary GPT header"),
+        (
+            "no-backup",
+            patch(last, &[0u8; 512]),
+            "no backup GPT header",
+        ),
+        (
+            "truncated",
+            good[..good.len() - (1 << 20)].to_vec(),
+            "describes a disk larger than the device",
+        ),
+        (
+            "backup-elsewhere",
+            patch(512 + 32, &5u64.to_le_bytes()),
+            "the backup GPT header should be at",
+        ),
+    ];
+    for (name, bytes, want) in cases {
+        let (code, t) = inspect(&c, name, &bytes);
+        assert_eq!(code, Some(1), "{name}: {t}");
+        assert!(t.contains(want), "{name}: want {want:?} in:\n{t}");
+        assert!(!t.contains("panicked"), "{name}: {t}");
+        assert!(!t.contains("matches its manifest"), "{name}: {t}");
+    }
+}
+
+#[test]
+fn looping_fat_chains_end_with_an_error() {
+    let c = Case::new();
+    let mut img = good_image(&c);
+    // The ESP's FAT32 boot sector, at 1 MiB.
+    let esp = 1 << 20;
+    let b = img[esp..esp + 512].to_vec();
+    let (spc, reserved, fats) = (b[13] as usize, le16(&b, 14), b[16] as usize);
+    let (fat_sectors, root) = (le32(&b, 36), le32(&b, 44));
+    let fat = esp + reserved * 512;
+    let data = fat + fats * fat_sectors * 512;
+    let root_at = data + (root - 2) * spc * 512;
+    // The root directory's chain points back at itself in every FAT copy...
+    for i in 0..fats {
+        let at = fat + i * fat_sectors * 512 + 4 * root;
+        img[at..at + 4].copy_from_slice(&(root as u32).to_le_bytes());
+    }
+    // ...and its free entries read as deleted ones, so a lookup never ends.
+    for e in (root_at..root_at + spc * 512).step_by(32) {
+        if img[e] == 0 {
+            img[e] = 0xe5;
+        }
+    }
+    // Hide the boot script's entry: its lookup walks the whole chain.
+    let name = b"AUTOEX~1IPX";
+    let entry = img[root_at..root_at + spc * 512]
+        .windows(11)
+        .position(|w| w == name)
+        .expect("the root holds autoexec.ipxe");
+    img[root_at + entry] = 0xe5;
+    let (code, t) = inspect(&c, "loop.img", &img);
+    assert_ne!(code, Some(0), "{t}");
+    assert!(!t.contains("panicked"), "{t}");
+    assert!(!t.contains("The stick matches its manifest"), "{t}");
+}
+
+#[test]
+fn control_characters_from_a_stick_are_escaped() {
+    let c = Case::new();
+    let mut img = good_image(&c);
+    // Overwrite part of the boot script's comment line with a terminal escape.
+    let at = img
+        .windows(7)
+        .position(|w| w == b"#!ipxe\n")
+        .expect("the boot script is on the ESP");
+    img[at + 7..at + 11].copy_from_slice(b"#\x1b[J");
+    let (_, t) = inspect(&c, "esc.img", &img);
+    assert!(!t.contains('\u{1b}'), "{t:?}");
+    assert!(t.contains("\\u{1b}[J"), "{t}");
+}

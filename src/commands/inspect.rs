@@ -148,25 +148,28 @@ fn describe_mismatches(prefix: &str, states: Vec<(&str, FileState)>) -> Vec<Stri
 }
 
 pub fn render(r: &Report) -> String {
+    // Everything below comes from the stick: control characters are escaped
+    // so a hostile stick cannot drive the terminal.
+    let p = readback::printable;
     let mut s = String::from("Partitions:\n");
-    for p in &r.partitions {
+    for part in &r.partitions {
         s += &format!(
             "  {:<8} {:>6} MiB at {:>4} MiB  GUID {}\n",
-            p.name,
-            p.size_bytes >> 20,
-            p.start_bytes >> 20,
-            p.guid
+            p(&part.name),
+            part.size_bytes >> 20,
+            part.start_bytes >> 20,
+            part.guid
         );
     }
     if let Some(m) = &r.manifest {
         s += &format!(
             "Written by mkstick {}: Flatcar {} {} ({}) from {}\nIgnition: {}\n",
-            m.mkstick_version,
-            m.flatcar.channel,
-            m.flatcar.version,
-            m.flatcar.arch,
-            m.flatcar.base_url,
-            m.ignition
+            p(&m.mkstick_version),
+            p(&m.flatcar.channel),
+            p(&m.flatcar.version),
+            p(&m.flatcar.arch),
+            p(&m.flatcar.base_url),
+            p(&m.ignition)
         );
     }
     s += "Secrets volume (key names only):\n";
@@ -174,14 +177,14 @@ pub fn render(r: &Report) -> String {
         let keys = if keys.is_empty() {
             "(empty: component off)".to_string()
         } else {
-            keys.join(", ")
+            p(&keys.join(", "))
         };
-        s += &format!("  {file:<20} {keys}\n");
+        s += &format!("  {:<20} {keys}\n", p(file));
     }
     if let Some(script) = &r.script {
         s += "Boot script (/autoexec.ipxe):\n";
         for line in script.lines() {
-            s += &format!("  | {line}\n");
+            s += &format!("  | {}\n", p(line));
         }
     }
     if r.mismatches.is_empty() {
@@ -189,7 +192,7 @@ pub fn render(r: &Report) -> String {
     } else {
         s += "The stick does NOT match its manifest:\n";
         for m in &r.mismatches {
-            s += &format!("  - {m}\n");
+            s += &format!("  - {}\n", p(m));
         }
     }
     s
