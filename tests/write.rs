@@ -217,7 +217,7 @@ fn bad_inputs_fail_cleanly_and_write_nothing() {
         (&["--secrets", "missing.env"], "missing.env"),
         (
             &["--ipxe-efi", "old-ipxe.efi"],
-            "too old to run autoexec.ipxe",
+            "is not a well-formed PE executable",
         ),
         (&["--ignition", "bad.ign"], "bad.ign is not JSON"),
         (&["--hostname=bad_host"], "NODE_HOSTNAME"),

@@ -121,16 +121,7 @@ fn read_plan(args: &CloneArgs) -> Result<Plan> {
     let sec_fs = stick
         .fat(&sec_part)
         .context("mounting the secrets volume")?;
-    problems.extend(describe_mismatches(
-        "secrets/",
-        readback::check_files(
-            &sec_fs,
-            manifest
-                .secrets_files
-                .iter()
-                .map(|f| (f.path.as_str(), &f.sha256)),
-        ),
-    ));
+    problems.extend(super::inspect::secrets_mismatches(&sec_fs, &manifest)?);
     let secrets = volume(&sec_fs, &manifest)?;
     if !problems.is_empty() {
         let list = problems.join("\n  - ");

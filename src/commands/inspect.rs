@@ -6,8 +6,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::cli::inspect::InspectArgs;
-use crate::model::stick::{AUTOEXEC_PATH, ESP_NAME, SECRETS_NAME};
-use crate::plan::manifest::Manifest;
+use crate::model::Sha256Digest;
+use crate::model::stick::{AUTOEXEC_PATH, ESP_NAME, SECRETS_DIGESTS_PATH, SECRETS_NAME};
+use crate::plan::manifest::{Manifest, parse_secrets_digests};
 use crate::readback::{self, FileState, Stick};
 
 #[derive(Debug, Serialize)]
@@ -73,7 +74,10 @@ pub fn inspect(path: &std::path::Path) -> Result<Report> {
     let sec_fs = stick.fat(sec).context("mounting the secrets volume")?;
     let mut secrets = Vec::new();
     for entry in sec_fs.root_dir().iter().flatten() {
-        if entry.is_dir() || entry.file_name().starts_with('.') {
+        if entry.is_dir()
+            || entry.file_name().starts_with('.')
+            || entry.file_name() == SECRETS_DIGESTS_PATH
+        {
             continue;
         }
         let mut text = String::new();
@@ -81,13 +85,7 @@ pub fn inspect(path: &std::path::Path) -> Result<Report> {
         secrets.push((entry.file_name(), crate::secrets::envfile::keys(&text)));
     }
     if let Some(m) = &manifest {
-        mismatches.extend(describe_mismatches(
-            "secrets/",
-            readback::check_files(
-                &sec_fs,
-                m.secrets_files.iter().map(|f| (f.path.as_str(), &f.sha256)),
-            ),
-        ));
+        mismatches.extend(secrets_mismatches(&sec_fs, m)?);
     }
     Ok(Report {
         partitions: stick
@@ -107,6 +105,50 @@ pub fn inspect(path: &std::path::Path) -> Result<Report> {
     })
 }
 
+/// What on the secrets volume differs from what was written: checked against
+/// the volume's own digest file (hashes never leave it), or against the
+/// manifest's hashes on sticks written before that file existed.
+pub(crate) fn secrets_mismatches<T: fatfs::ReadWriteSeek>(
+    sec_fs: &fatfs::FileSystem<T>,
+    m: &Manifest,
+) -> Result<Vec<String>> {
+    let mut mismatches = Vec::new();
+    // The secrets' hashes are on their own volume (the manifest names the
+    // files); a manifest from before that move still carries them.
+    let digests = readback::read_file(sec_fs, SECRETS_DIGESTS_PATH)?
+        .map(|b| parse_secrets_digests(&b, 1024))
+        .transpose()?;
+    let old: Vec<(String, Sha256Digest)> = m
+        .secrets_files
+        .iter()
+        .filter_map(|f| Some((f.path.clone(), f.sha256?)))
+        .collect();
+    let listed = match (&digests, old.is_empty()) {
+        (Some(d), _) => d,
+        (None, false) => &old,
+        (None, true) => {
+            mismatches.push(format!(
+                "secrets/{SECRETS_DIGESTS_PATH} is missing: the secrets cannot be checked"
+            ));
+            &old
+        }
+    };
+    mismatches.extend(describe_mismatches(
+        "secrets/",
+        readback::check_files(sec_fs, listed.iter().map(|(p, d)| (p.as_str(), d))),
+    ));
+    for f in &m.secrets_files {
+        if f.path != SECRETS_DIGESTS_PATH && !listed.iter().any(|(p, _)| *p == f.path) {
+            mismatches.push(format!(
+                "secrets/{} is in the manifest but has no recorded hash",
+                f.path
+            ));
+        }
+    }
+
+    Ok(mismatches)
+}
+
 /// What differs from the manifest, one line per file (also `clone`'s refusal).
 pub(crate) fn describe_mismatches(prefix: &str, states: Vec<(&str, FileState)>) -> Vec<String> {
     states
@@ -120,25 +162,28 @@ pub(crate) fn describe_mismatches(prefix: &str, states: Vec<(&str, FileState)>) 
 }
 
 pub fn render(r: &Report) -> String {
+    // Everything below comes from the stick: control characters are escaped
+    // so a hostile stick cannot drive the terminal.
+    let p = readback::printable;
     let mut s = String::from("Partitions:\n");
-    for p in &r.partitions {
+    for part in &r.partitions {
         s += &format!(
             "  {:<8} {:>6} MiB at {:>4} MiB  GUID {}\n",
-            p.name,
-            p.size_bytes >> 20,
-            p.start_bytes >> 20,
-            p.guid
+            p(&part.name),
+            part.size_bytes >> 20,
+            part.start_bytes >> 20,
+            part.guid
         );
     }
     if let Some(m) = &r.manifest {
         s += &format!(
             "Written by mkstick {}: Flatcar {} {} ({}) from {}\nIgnition: {}\n",
-            m.mkstick_version,
-            m.flatcar.channel,
-            m.flatcar.version,
-            m.flatcar.arch,
-            m.flatcar.base_url,
-            m.ignition
+            p(&m.mkstick_version),
+            p(&m.flatcar.channel),
+            p(&m.flatcar.version),
+            p(&m.flatcar.arch),
+            p(&m.flatcar.base_url),
+            p(&m.ignition)
         );
         if let Some(k3s) = &m.k3s {
             s += &super::write::k3s_lines(k3s);
@@ -149,14 +194,14 @@ pub fn render(r: &Report) -> String {
         let keys = if keys.is_empty() {
             "(empty: component off)".to_string()
         } else {
-            keys.join(", ")
+            p(&keys.join(", "))
         };
-        s += &format!("  {file:<20} {keys}\n");
+        s += &format!("  {:<20} {keys}\n", p(file));
     }
     if let Some(script) = &r.script {
         s += "Boot script (/autoexec.ipxe):\n";
         for line in script.lines() {
-            s += &format!("  | {line}\n");
+            s += &format!("  | {}\n", p(line));
         }
     }
     if r.mismatches.is_empty() {
@@ -164,7 +209,7 @@ pub fn render(r: &Report) -> String {
     } else {
         s += "The stick does NOT match its manifest:\n";
         for m in &r.mismatches {
-            s += &format!("  - {m}\n");
+            s += &format!("  - {}\n", p(m));
         }
     }
     s

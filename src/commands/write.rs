@@ -165,7 +165,11 @@ pub fn describe(plan: &Plan) -> String {
         l.disk_bytes / MIB,
         l.disk_guid
     );
-    for (p, v) in [(&l.esp, &plan.esp), (&l.secrets, &plan.secrets)] {
+    // Secrets files are shown without hashes: a hash would confirm a guess.
+    for (p, v, hashes) in [
+        (&l.esp, &plan.esp, true),
+        (&l.secrets, &plan.secrets, false),
+    ] {
         s += &format!(
             "  {:<8} {:>5} MiB at {:>4} MiB  {} label {}  GUID {}\n",
             p.name,
@@ -176,12 +180,12 @@ pub fn describe(plan: &Plan) -> String {
             p.guid
         );
         for f in &v.files {
-            s += &format!(
-                "      /{:<24} {:>9} B  sha256 {}\n",
-                f.path,
-                f.size,
-                &f.sha256.to_string()[..16]
-            );
+            let sha = if hashes {
+                f.sha256.to_string()[..16].to_string()
+            } else {
+                "on the secrets volume only".to_string()
+            };
+            s += &format!("      /{:<24} {:>9} B  sha256 {sha}\n", f.path, f.size);
         }
     }
     let b = &plan.boot;

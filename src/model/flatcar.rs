@@ -124,12 +124,20 @@ impl Version {
 impl FromStr for Version {
     type Err = anyhow::Error;
     fn from_str(s: &str) -> Result<Self> {
+        // Exactly MAJOR.MINOR.PATCH, each a plain decimal without leading
+        // zeros: one spelling per release, so paths and URLs are canonical.
         let parts: Vec<&str> = s.split('.').collect();
-        let numeric = parts
-            .iter()
-            .all(|p| !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()));
-        if !(2..=4).contains(&parts.len()) || !numeric {
-            bail!("{s:?} is not a Flatcar version (expected numbers like 4593.2.5, or `current`)");
+        let canonical = parts.iter().all(|p| {
+            !p.is_empty()
+                && p.len() <= 9
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (p.len() == 1 || !p.starts_with('0'))
+        });
+        if parts.len() != 3 || !canonical {
+            bail!(
+                "{:?} is not a Flatcar version: the form is MAJOR.MINOR.PATCH, three numbers without leading zeros such as 4593.2.5 (or `current`)",
+                s.escape_debug().to_string()
+            );
         }
         Ok(Self(s.to_owned()))
     }

@@ -6,6 +6,7 @@ pub(crate) mod content;
 pub(crate) mod digest;
 pub(crate) mod fat;
 pub(crate) mod flatcar;
+pub(crate) mod pe;
 pub(crate) mod stick;
 
 pub(crate) use digest::Sha256Digest;

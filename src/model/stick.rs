@@ -13,6 +13,10 @@ pub(crate) const SECRETS_NAME: &str = "secrets";
 /// The boot script, at the ESP root where iPXE's EFI build looks for it.
 pub(crate) const AUTOEXEC_PATH: &str = "autoexec.ipxe";
 pub(crate) const MANIFEST_PATH: &str = "mkstick/manifest.json";
+/// On the secrets volume: the SHA-256 of each other file there, in
+/// `sha256sum` form. Kept off the ESP, where a hash would let anyone confirm
+/// a guessed secret.
+pub(crate) const SECRETS_DIGESTS_PATH: &str = "mkstick.sha256";
 /// The embedded Ignition config, as an extra initrd on the ESP.
 pub(crate) const OEM_CPIO_PATH: &str = "mkstick/oem.cpio";
 /// The name iPXE gives that initrd (and `initrd=` on the kernel command line).

@@ -59,12 +59,54 @@ pub struct BootSettings {
 }
 
 /// Refuses characters iPXE would interpret (`${...}` expansion, quotes, spaces
-/// that split arguments) in a value placed on a script line.
+/// that split arguments) and control characters (NUL ends a line early, ESC
+/// drives the console) in a value placed on a script line.
 pub(crate) fn check_script_safe(what: &str, value: &str) -> Result<()> {
     ensure!(
-        !value.contains(['$', '"', '\'', '\\', '\n', '\r', '\0'])
-            && !value.contains(char::is_whitespace),
+        !value.contains(char::is_control),
+        "{what} contains a control character (such as NUL, a newline or ESC), which cannot go into the boot script"
+    );
+    ensure!(
+        !value.contains(['$', '"', '\'', '\\']) && !value.contains(char::is_whitespace),
         "{what} may not contain spaces, quotes, backslashes or '$' (iPXE would interpret them)"
+    );
+    Ok(())
+}
+
+/// One `--console` value: a device with optional settings, as the kernel's
+/// `console=` takes it (`ttyS0,115200n8`, `tty0`, `uart8250,io,0x3f8`).
+pub(crate) fn check_console(value: &str) -> Result<()> {
+    ensure!(
+        !value.starts_with("console="),
+        "--console takes the device only (ttyS0,115200n8), not console=...: mkstick adds console= itself"
+    );
+    check_script_safe("--console", value)?;
+    ensure!(
+        value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b',' | b'.' | b'_' | b'-' | b':')),
+        "--console may hold only letters, digits and , . _ - : (a device and its settings, like ttyS0,115200n8)"
+    );
+    Ok(())
+}
+
+/// Linux's x86 `COMMAND_LINE_SIZE`: the command line and its NUL terminator.
+pub(crate) const COMMAND_LINE_SIZE: usize = 2048;
+
+/// The kernel truncates a longer command line silently, losing the last
+/// arguments (the Ignition URL, the host name), so it is an error here.
+pub(crate) fn check_command_line(args: &[String]) -> Result<()> {
+    for a in args {
+        ensure!(
+            !a.contains(char::is_control),
+            "a kernel argument contains a control character (such as NUL or ESC); check --ssh-key, --hostname, --console and --ignition-url"
+        );
+    }
+    let len = args.join(" ").len();
+    ensure!(
+        len < COMMAND_LINE_SIZE,
+        "the kernel command line would be {len} bytes; Linux takes at most {} (x86 COMMAND_LINE_SIZE {COMMAND_LINE_SIZE}, with its NUL): shorten the --ignition-url, the SSH key's comment or the consoles",
+        COMMAND_LINE_SIZE - 1
     );
     Ok(())
 }
@@ -214,6 +256,38 @@ mod tests {
         )));
         assert!(script.contains("ignition.config.url=https://example.com/n.ign"));
         assert!(!script.contains("oem.cpio"));
+    }
+
+    #[test]
+    fn consoles_and_command_line_are_checked() {
+        for ok in [
+            "ttyS0,115200n8",
+            "tty0",
+            "ttyAMA0",
+            "uart8250,io,0x3f8,115200",
+            "hvc0",
+        ] {
+            check_console(ok).unwrap();
+        }
+        for bad in [
+            "console=tty0",
+            "tty0;x",
+            "a$b",
+            "t\u{0}",
+            "t\u{1b}",
+            "a>b",
+            "a&b",
+        ] {
+            assert!(check_console(bad).is_err(), "{bad:?}");
+        }
+        let args = |n: usize| vec!["a".repeat(n)];
+        check_command_line(&args(2047)).unwrap();
+        let err = check_command_line(&args(2048)).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("would be 2048 bytes"),
+            "{err:#}"
+        );
+        assert!(check_command_line(&["x\u{0}y".into()]).is_err());
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! `/mkstick/manifest.json`: what was written, so a stick can be checked later.
-//! Secrets appear as file names, key names and hashes, never values.
+//! Secrets appear as file names, sizes and key names only: a hash of a secrets
+//! file on the ESP would let anyone holding the stick confirm a guessed value
+//! offline. Their hashes live on the secrets volume itself, in
+//! [`SECRETS_DIGESTS_PATH`] (`sha256sum -c` reads it), so whoever can read the
+//! secrets can still verify them.
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -7,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::k3s::ReleaseFile;
 use crate::k3s::release_file::{esp_airgap_path, esp_binary_path};
 use crate::model::Sha256Digest;
+use crate::model::stick::SECRETS_DIGESTS_PATH;
 use crate::plan::bootscript::IgnitionSource;
 use crate::plan::{Plan, PlannedFile};
 
@@ -92,7 +97,10 @@ pub struct FileEntry {
 pub struct SecretsEntry {
     pub path: String,
     pub size: u64,
-    pub sha256: Sha256Digest,
+    /// Only in manifests of mkstick before 0.1's secrets hardening: never
+    /// written now (see the module comment), still read to check old sticks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<Sha256Digest>,
     pub keys: Vec<String>,
 }
 
@@ -129,7 +137,7 @@ impl Manifest {
                 .map(|f| SecretsEntry {
                     path: f.path.clone(),
                     size: f.size,
-                    sha256: f.sha256,
+                    sha256: None,
                     keys: plan
                         .components
                         .iter()
@@ -150,4 +158,50 @@ impl Manifest {
     pub fn parse(bytes: &[u8]) -> Result<Self> {
         serde_json::from_slice(bytes).context("parsing /mkstick/manifest.json")
     }
+}
+
+/// The secrets volume's own digest file: `<sha256>  <name>` per file, in
+/// `sha256sum` form.
+pub(crate) fn secrets_digests(files: &[PlannedFile]) -> Vec<u8> {
+    files
+        .iter()
+        .map(|f| format!("{}  {}\n", f.sha256, f.path))
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// Reads a digest file back from a stick that may be hostile: every line must
+/// be a digest and a plain file name; at most `max` lines.
+pub(crate) fn parse_secrets_digests(
+    bytes: &[u8],
+    max: usize,
+) -> Result<Vec<(String, Sha256Digest)>> {
+    let text = std::str::from_utf8(bytes)
+        .with_context(|| format!("{SECRETS_DIGESTS_PATH} is not UTF-8 text"))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        anyhow::ensure!(
+            out.len() < max,
+            "{SECRETS_DIGESTS_PATH} lists more than {max} files"
+        );
+        let parsed = line.split_once("  ").and_then(|(hex, name)| {
+            let plain = !name.is_empty()
+                && name.len() <= 255
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/'))
+                && !name
+                    .split('/')
+                    .any(|c| c.is_empty() || c == "." || c == "..");
+            Some((plain.then(|| name.to_string())?, hex.parse().ok()?))
+        });
+        match parsed {
+            Some(entry) => out.push(entry),
+            None => anyhow::bail!(
+                "{SECRETS_DIGESTS_PATH}:{}: not a `<sha256>  <file>` line",
+                i + 1
+            ),
+        }
+    }
+    Ok(out)
 }

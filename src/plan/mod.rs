@@ -22,7 +22,7 @@ use crate::model::fat::{DosTime, FatKind};
 use crate::model::flatcar::{INITRD, KERNEL, VersionSpec, trim_base_url};
 use crate::model::stick::{
     AUTOEXEC_PATH, ESP_LABEL, ESP_NAME, MANIFEST_PATH, MIB, OEM_CONFIG, OEM_CPIO_PATH, PartKind,
-    SECRETS_LABEL, SECRETS_NAME, boot_path,
+    SECRETS_DIGESTS_PATH, SECRETS_LABEL, SECRETS_NAME, boot_path,
 };
 use crate::secrets;
 use bootscript::{BootSettings, IgnitionSource};
@@ -120,6 +120,8 @@ pub struct ComponentStatus {
 pub struct Plan {
     pub layout: DiskLayout,
     pub esp: VolumePlan,
+    /// Shown without hashes (`--json`): see [`manifest`] for why.
+    #[serde(serialize_with = "without_hashes")]
     pub secrets: VolumePlan,
     pub boot: BootSettings,
     pub components: Vec<ComponentStatus>,
@@ -135,6 +137,38 @@ pub struct IpxeSource {
     pub arch: crate::model::flatcar::Arch,
     pub path: String,
     pub from: String,
+}
+
+/// A volume as `--json` shows the secrets volume: names and sizes, no hashes.
+fn without_hashes<S: serde::Serializer>(v: &VolumePlan, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(serde::Serialize)]
+    struct File<'a> {
+        path: &'a str,
+        size: u64,
+    }
+    #[derive(serde::Serialize)]
+    struct Volume<'a> {
+        label: &'a str,
+        kind: FatKind,
+        volume_id: u32,
+        files: Vec<File<'a>>,
+    }
+    serde::Serialize::serialize(
+        &Volume {
+            label: &v.label,
+            kind: v.kind,
+            volume_id: v.volume_id,
+            files: v
+                .files
+                .iter()
+                .map(|f| File {
+                    path: &f.path,
+                    size: f.size,
+                })
+                .collect(),
+        },
+        s,
+    )
 }
 
 /// Serializes with `Display` (versions as "4593.2.5").
@@ -191,6 +225,8 @@ impl Plan {
                 file.render()?.into_bytes(),
             ));
         }
+        let digests = manifest::secrets_digests(&secret_files);
+        secret_files.push(PlannedFile::new(SECRETS_DIGESTS_PATH, digests));
         let components = components(secrets);
         let (layout, ids) = identity(&esp_files, &components, sizes, esp_mib, disk_bytes);
         let mut plan = Plan {
@@ -278,6 +314,7 @@ fn boot(spec: &StickSpec, warnings: &mut Vec<String>) -> Result<(BootSettings, O
         ignition,
         offline_dir: offline.map(offline_dir),
     };
+    bootscript::check_command_line(&boot.kernel_args)?;
     Ok((boot, oem))
 }
 
@@ -348,11 +385,20 @@ fn disk_bytes(sizes: &spec::Sizes, esp_mib: u64) -> Result<u64> {
 
 /// Values that end up on script lines: valid, and inert to iPXE.
 fn check_flatcar(flatcar: &spec::FlatcarSpec) -> Result<()> {
-    secrets::format::check_url(&flatcar.base_url, &["http", "https"])
-        .with_context(|| format!("--base-url {:?}", flatcar.base_url))?;
     bootscript::check_script_safe("--base-url", &flatcar.base_url)?;
+    let url = secrets::format::check_url(&flatcar.base_url, &["http", "https"])
+        .with_context(|| format!("--base-url {:?}", flatcar.base_url))?;
+    ensure!(
+        url.query().is_none() && url.fragment().is_none() && !flatcar.base_url.contains(['?', '#']),
+        "--base-url {:?} has a query or fragment ('?' or '#'): the boot script appends /<channel>/<arch>-usr/<version>/ to it, so give the bare directory URL",
+        flatcar.base_url
+    );
+    ensure!(
+        !flatcar.consoles.trim().is_empty(),
+        "--console is empty: give at least one kernel console, such as ttyS0,115200n8 or tty0"
+    );
     for c in flatcar.consoles.split_whitespace() {
-        bootscript::check_script_safe("--console", c)?;
+        bootscript::check_console(c)?;
     }
     Ok(())
 }

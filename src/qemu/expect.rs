@@ -79,14 +79,16 @@ impl Expectations {
     /// the stick's own files stand in.
     pub(super) fn for_stick(stick: &StickContents) -> Result<Self> {
         match &stick.manifest {
-            Some(bytes) => Self::from_manifest(&Manifest::parse(bytes)?),
+            Some(bytes) => Self::from_manifest(&Manifest::parse(bytes)?, stick),
             None => Self::from_contract(stick),
         }
     }
 
     /// Everything the writer recorded: its kernel arguments, the embedded
     /// Ignition config's hash and every secrets file with its hash.
-    pub(super) fn from_manifest(manifest: &Manifest) -> Result<Self> {
+    /// Secrets files without a hash in the manifest (all since the hashes
+    /// moved to the secrets volume) are expected as the stick holds them.
+    pub(super) fn from_manifest(manifest: &Manifest, stick: &StickContents) -> Result<Self> {
         let ignition = match manifest.ignition.strip_prefix("embedded sha256:") {
             Some(hex) => Some(
                 hex.parse::<Sha256Digest>()
@@ -94,13 +96,23 @@ impl Expectations {
             ),
             None => None,
         };
+        // The digest file is mkstick's, not one the node's units read.
         let secrets = manifest
             .secrets_files
             .iter()
+            .filter(|f| f.path != crate::model::stick::SECRETS_DIGESTS_PATH)
             .map(|f| {
+                let name = f.path.trim_start_matches('/').to_string();
+                let on_stick = stick
+                    .secrets
+                    .as_deref()
+                    .unwrap_or_default()
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, data)| Sha256Digest::of(data));
                 Ok(SecretFile {
-                    name: f.path.trim_start_matches('/').to_string(),
-                    digest: Some(f.sha256),
+                    digest: f.sha256.or(on_stick),
+                    name,
                 })
             })
             .collect::<Result<Vec<_>>>()?;

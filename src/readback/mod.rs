@@ -3,6 +3,7 @@
 //! table and the FAT volumes through an independent implementation (`gpt`
 //! and `fatfs`, not our writer), and never writes.
 
+mod gpt_check;
 pub(crate) mod slice;
 pub(crate) mod verify;
 
@@ -35,22 +36,33 @@ pub(crate) fn partitions<D: Read + Seek + std::fmt::Debug>(
     dev: &mut D,
     disk_bytes: u64,
 ) -> Result<Vec<PartitionEntry>> {
+    gpt_check::check(dev, disk_bytes).context("reading the GPT (is this a mkstick stick?)")?;
     let disk = gpt::GptConfig::new()
         .writable(false)
         .logical_block_size(gpt::disk::LogicalBlockSize::Lb512)
         .open_from_device(Slice::new(dev, 0, disk_bytes))
         .context("reading the GPT (is this a mkstick stick?)")?;
-    Ok(disk
-        .partitions()
+    disk.partitions()
         .values()
-        .map(|p| PartitionEntry {
-            name: p.name.clone(),
-            guid: p.part_guid,
-            type_guid: p.part_type_guid.guid,
-            start_bytes: p.first_lba * LBA,
-            size_bytes: (p.last_lba + 1 - p.first_lba) * LBA,
+        .map(|p| {
+            // A hostile entry may end before it starts, or past the device.
+            let end = p.last_lba.checked_add(1).and_then(|e| e.checked_mul(LBA));
+            anyhow::ensure!(
+                p.first_lba <= p.last_lba && end.is_some_and(|e| e <= disk_bytes),
+                "partition {:?} (LBA {} to {}) does not fit on the device of {disk_bytes} bytes",
+                printable(&p.name),
+                p.first_lba,
+                p.last_lba
+            );
+            Ok(PartitionEntry {
+                name: p.name.clone(),
+                guid: p.part_guid,
+                type_guid: p.part_type_guid.guid,
+                start_bytes: p.first_lba * LBA,
+                size_bytes: (p.last_lba + 1 - p.first_lba) * LBA,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// A FAT volume of a stick, read-only.
@@ -108,16 +120,25 @@ pub(crate) fn open_fat<D: Read + Seek>(
     .with_context(|| format!("mounting the FAT volume of partition {:?}", part.name))
 }
 
+/// The most [`read_file`] reads into memory: manifests, scripts and env files
+/// are kilobytes; a stick claiming more is damaged or hostile.
+pub(crate) const MAX_READ: u64 = 16 << 20;
+
 /// A file's bytes, or `None` when there is no such file.
 pub(crate) fn read_file<T: fatfs::ReadWriteSeek>(
     fs: &fatfs::FileSystem<T>,
     path: &str,
 ) -> Result<Option<Vec<u8>>> {
     match fs.root_dir().open_file(path) {
-        Ok(mut file) => {
+        Ok(file) => {
             let mut data = Vec::new();
-            file.read_to_end(&mut data)
+            file.take(MAX_READ + 1)
+                .read_to_end(&mut data)
                 .with_context(|| format!("reading /{path}"))?;
+            anyhow::ensure!(
+                data.len() as u64 <= MAX_READ,
+                "/{path} is larger than {MAX_READ} bytes: not a file mkstick wrote"
+            );
             Ok(Some(data))
         }
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -146,6 +167,20 @@ pub(crate) fn sha256_of<T: fatfs::ReadWriteSeek>(
         h.update(&buf[..n]);
     }
     Ok(Sha256Digest::from_slice(&h.finalize()).expect("SHA-256 is 32 bytes"))
+}
+
+/// Text from a stick as it may be printed: control characters (terminal
+/// escapes, NUL, carriage returns) escaped, the rest as is.
+pub(crate) fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// How a file on the stick compares with what was recorded for it.

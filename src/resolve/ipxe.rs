@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use crate::model::flatcar::Arch;
+use crate::model::pe;
 use crate::plan::spec::IpxeBinary;
 
 /// Distribution install paths: Debian/Ubuntu, Fedora, Arch.
@@ -50,18 +51,28 @@ pub(crate) fn resolve(arch: Arch, explicit: Option<&Path>) -> Result<IpxeBinary>
         }
     }
     if rejected.is_empty() {
-        bail!(
-            "no iPXE EFI binary for {arch:?} found (looked in {}); {HOW_TO_GET}",
-            distro_paths(arch).join(", ")
-        );
+        return Err(not_found(arch));
     }
     bail!("{}", rejected.join("\n"))
+}
+
+/// No binary for `arch` anywhere: name the flag that gives one.
+fn not_found(arch: Arch) -> anyhow::Error {
+    let flag = match arch {
+        Arch::Amd64 => "--ipxe-efi FILE (or --ipxe-url URL --ipxe-sha256 HEX)",
+        Arch::Arm64 => "--ipxe-efi-arm64 FILE",
+    };
+    anyhow::anyhow!(
+        "no iPXE EFI binary for {} found (looked in {}): pass {flag}; {HOW_TO_GET}",
+        arch.as_str(),
+        distro_paths(arch).join(", ")
+    )
 }
 
 /// Reads and checks one binary.
 pub(crate) fn load(arch: Arch, path: &Path) -> Result<IpxeBinary> {
     let bytes = super::read::read(path, super::read::InputKind::IpxeBinary)?;
-    check(&bytes).with_context(|| format!("iPXE binary {}", path.display()))?;
+    check(arch, &bytes).with_context(|| format!("iPXE binary {}", path.display()))?;
     Ok(IpxeBinary {
         arch,
         source: path.to_path_buf(),
@@ -69,12 +80,11 @@ pub(crate) fn load(arch: Arch, path: &Path) -> Result<IpxeBinary> {
     })
 }
 
-/// A PE image that knows to look for `autoexec.ipxe` (iPXE builds since 2021
-/// and v2.0.0; Debian 12's 2019 package does not, and would sit at a dead end).
-pub(crate) fn check(bytes: &[u8]) -> Result<()> {
-    if !bytes.starts_with(b"MZ") {
-        bail!("is not an EFI (PE) executable; {HOW_TO_GET}");
-    }
+/// A well-formed EFI application for `arch` that knows to look for
+/// `autoexec.ipxe` (iPXE builds since 2021 and v2.0.0; Debian 12's 2019
+/// package does not, and would sit at a dead end).
+pub(crate) fn check(arch: Arch, bytes: &[u8]) -> Result<()> {
+    pe::check_efi_application(arch, bytes).map_err(|e| anyhow::anyhow!("{e}; {HOW_TO_GET}"))?;
     let needle = b"autoexec.ipxe";
     let utf16: Vec<u8> = needle.iter().flat_map(|&b| [b, 0]).collect();
     let has = |n: &[u8]| bytes.windows(n.len()).any(|w| w == n);
@@ -92,17 +102,30 @@ mod tests {
 
     #[test]
     fn rejects_non_pe_and_old_builds() {
-        assert!(check(b"ELF...").is_err());
-        let old = [b"MZ".as_slice(), &[0u8; 100], b"autoboot"].concat();
-        let err = format!("{:#}", check(&old).unwrap_err());
+        assert!(check(Arch::Amd64, b"ELF...").is_err());
+        let old = [pe::tests::minimal(Arch::Amd64, 10), b"autoboot".to_vec()].concat();
+        let err = format!("{:#}", check(Arch::Amd64, &old).unwrap_err());
         assert!(err.contains("too old"), "{err}");
         // Debian 12 users are told the package that works there.
         assert!(
             err.contains("Debian 13's ipxe") && err.contains("dpkg -i"),
             "{err}"
         );
-        let new = [b"MZ".as_slice(), &[0u8; 100], b"file:autoexec.ipxe"].concat();
-        assert!(check(&new).is_ok());
+        let new = [
+            pe::tests::minimal(Arch::Amd64, 10),
+            b"file:autoexec.ipxe".to_vec(),
+        ]
+        .concat();
+        check(Arch::Amd64, &new).unwrap();
+        let err = check(Arch::Arm64, &new).unwrap_err();
+        assert!(format!("{err:#}").contains("x86-64"), "{err:#}");
+    }
+
+    #[test]
+    fn missing_binary_names_its_flag() {
+        let arm = format!("{:#}", not_found(Arch::Arm64));
+        assert!(arm.contains("pass --ipxe-efi-arm64 FILE"), "{arm}");
+        assert!(format!("{:#}", not_found(Arch::Amd64)).contains("pass --ipxe-efi FILE"));
     }
 
     #[test]
@@ -112,5 +135,8 @@ mod tests {
             "/.test-deps/ipxe/ipxe-amd64.efi"
         ));
         load(Arch::Amd64, path).expect("run scripts/setup to fetch Debian 13's iPXE");
+        let arm = path.with_file_name("ipxe-arm64.efi");
+        load(Arch::Arm64, &arm).expect("run scripts/setup to fetch Debian 13's iPXE");
+        assert!(load(Arch::Arm64, path).is_err());
     }
 }

@@ -268,9 +268,11 @@ fn read_secrets(flags: &SecretFlags, env: &Environment) -> Result<SecretsVolume>
         let (key, value) = kv
             .split_once('=')
             .with_context(|| "--k3s takes K3S_NAME=VALUE (e.g. --k3s K3S_TOKEN=...)".to_string())?;
+        // The name is echoed only once it is known to be a name: a mistyped
+        // `--k3s` may well hold the token itself.
         ensure!(
-            key.starts_with("K3S_"),
-            "--k3s {key}=...: the name must start with K3S_"
+            key.starts_with("K3S_") && secrets::envfile::is_variable_name(key),
+            "--k3s NAME=...: the name must start with K3S_ and hold only letters, digits and '_' (the text given is not shown; it may be a secret)"
         );
         inputs.flags.push(Input {
             key: key.into(),
@@ -298,6 +300,14 @@ fn load_ignition(path: &Path) -> Result<Vec<u8>> {
         path.extension().and_then(|e| e.to_str()),
         Some("yml" | "yaml")
     ) {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading Ignition config {}", path.display()))?;
+        ensure!(
+            crate::secrets::sniff::looks_like_config_yaml(&text),
+            "{} is not a Butane config or Container Linux Config (its top-level keys are not theirs; the text is not shown): it looks like {}",
+            path.display(),
+            crate::secrets::sniff::kind(text.as_bytes())
+        );
         let opts = crate::ignite::Options {
             files_dir: path.parent().map(Path::to_path_buf),
             pretty: false,
@@ -308,19 +318,24 @@ fn load_ignition(path: &Path) -> Result<Vec<u8>> {
         return Ok(out.json.into_bytes());
     }
     let text = read::read_text(path, read::InputKind::IgnitionConfig)?;
-    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{} is not JSON (an Ignition config is); YAML needs a .yml name",
-            path.display()
+    // Only the position of a syntax error is reported, and the kind of file:
+    // a secrets file given here by mistake must not be echoed.
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not JSON (an Ignition config is; YAML needs a .yml name): it looks like {} (syntax error at line {}, column {})",
+            path.display(),
+            crate::secrets::sniff::kind(text.as_bytes()),
+            e.line(),
+            e.column()
         )
     })?;
     let version = value.pointer("/ignition/version").and_then(|v| v.as_str());
     // Flatcar's Ignition reads spec 3.x, and translates 2.x at boot.
     ensure!(
         version.is_some_and(|v| v.starts_with("3.") || v.starts_with("2.")),
-        "{}: not an Ignition config (ignition.version is {:?}; expected 2.x or 3.x)",
+        "{}: not an Ignition config (ignition.version is missing or not a 2.x or 3.x string; it looks like {})",
         path.display(),
-        version
+        crate::secrets::sniff::kind(text.as_bytes())
     );
     Ok(text.into_bytes())
 }

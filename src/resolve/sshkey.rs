@@ -25,6 +25,10 @@ pub(crate) fn parse(text: &str) -> Result<String> {
     let line = match lines[..] {
         [one] => one,
         [] => bail!("is empty; give a public key file such as ~/.ssh/id_ed25519.pub"),
+        _ if !lines.iter().all(|l| TYPES.iter().any(|t| l.starts_with(t))) => bail!(
+            "is not an SSH public key file: it looks like {}",
+            crate::secrets::sniff::kind(text.as_bytes())
+        ),
         _ => bail!(
             "holds {} keys; the kernel's sshkey= takes one (add more in the Ignition config)",
             lines.len()
@@ -36,9 +40,12 @@ pub(crate) fn parse(text: &str) -> Result<String> {
     );
     let mut parts = line.split_whitespace();
     let kind = parts.next().unwrap_or_default();
+    // The text itself is never quoted: a secrets file given here by mistake
+    // must not end up in a terminal or a log.
     ensure!(
         TYPES.contains(&kind),
-        "starts with {kind:?}, which is not an SSH public key type ({})",
+        "is not an SSH public key: it looks like {} (a public key line starts with one of {})",
+        crate::secrets::sniff::kind(text.as_bytes()),
         TYPES.join(", ")
     );
     let blob = parts.next().context("has no key data after the type")?;
@@ -88,7 +95,11 @@ mod tests {
     fn rejects_what_is_not_a_public_key() {
         for (bad, want) in [
             ("", "empty"),
-            ("ssh-foo AAAA", "not an SSH public key type"),
+            ("ssh-foo AAAA", "is not an SSH public key"),
+            (
+                "K3S_TOKEN=hunter2-secret",
+                "it looks like a KEY=value env file",
+            ),
             ("ssh-ed25519 !!!", "base64"),
             (
                 "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIGx1V0dkPrvV5YpQmHqFmE3FWb0S4T0bQ0m5R0u0nJ4E",
@@ -96,8 +107,9 @@ mod tests {
             ),
             ("-----BEGIN OPENSSH PRIVATE KEY-----", "private key"),
         ] {
-            let err = parse(bad).unwrap_err();
-            assert!(format!("{err:#}").contains(want), "{bad}: {err:#}");
+            let err = format!("{:#}", parse(bad).unwrap_err());
+            assert!(err.contains(want), "{bad}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
         }
         assert!(parse(&format!("{KEY}\n{KEY}")).is_err());
         assert!(parse(&format!("{KEY} a\"b")).is_err());

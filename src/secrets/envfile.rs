@@ -1,14 +1,16 @@
 //! Env files: reading the user's `--secrets FILE`, writing systemd EnvironmentFiles.
 
-use anyhow::{Result, bail};
+use anyhow::{Result, bail, ensure};
 
 use super::{Input, Origin, Secret};
 
 /// Parses `KEY=value` lines (shell style: `#` comments, blank lines, optional
-/// `export `, optional single or double quotes). Every bad line is reported with
-/// its number; values are never echoed.
+/// `export `, optional single or double quotes, ` #` starting a comment after
+/// an unquoted value). Every bad line is reported with its number; neither the
+/// values nor the text before `=` of a bad line (a wrapped value may have an
+/// `=` in it) are ever echoed.
 pub(crate) fn parse(path: &str, text: &str) -> Result<Vec<Input>> {
-    let mut out = Vec::new();
+    let mut out: Vec<Input> = Vec::new();
     let mut problems = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
@@ -16,15 +18,26 @@ pub(crate) fn parse(path: &str, text: &str) -> Result<Vec<Input>> {
             Line::Blank => continue,
             Line::Pair(key, value) => (key, value),
             Line::NoEquals => {
-                problems.push(format!("{path}:{line}: expected KEY=value"));
+                problems.push(format!(
+                    "{path}:{line}: expected KEY=value (a value wrapped onto its own line, or a line without '='; the text is not shown)"
+                ));
                 continue;
             }
         };
-        if key.is_empty()
-            || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            || key.as_bytes()[0].is_ascii_digit()
-        {
-            problems.push(format!("{path}:{line}: {key:?} is not a variable name"));
+        if !is_variable_name(key) {
+            problems.push(format!(
+                "{path}:{line}: the text before '=' is not a variable name (letters, digits and '_'; not shown, it may be part of a value)"
+            ));
+            continue;
+        }
+        if let Some(first) = out.iter().find(|i| i.key == key) {
+            let first_line = match &first.origin {
+                Origin::File { line, .. } => *line,
+                _ => 0,
+            };
+            problems.push(format!(
+                "{path}:{line}: {key} is set again (first set on line {first_line}); keep one"
+            ));
             continue;
         }
         match unquote(value.trim()) {
@@ -54,6 +67,13 @@ enum Line<'a> {
     NoEquals,
 }
 
+/// A shell variable name: `[A-Za-z_][A-Za-z0-9_]*`.
+pub(crate) fn is_variable_name(key: &str) -> bool {
+    !key.is_empty()
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !key.as_bytes()[0].is_ascii_digit()
+}
+
 fn split(raw: &str) -> Line<'_> {
     let trimmed = raw.trim();
     if trimmed.is_empty() || trimmed.starts_with('#') {
@@ -80,9 +100,10 @@ pub(crate) fn keys(text: &str) -> Vec<String> {
 
 fn unquote(v: &str) -> Result<String> {
     if let Some(inner) = v.strip_prefix('\'') {
-        return match inner.strip_suffix('\'') {
-            Some(s) if !s.contains('\'') => Ok(s.to_string()),
-            _ => bail!("unterminated single quote"),
+        return match inner.split_once('\'') {
+            Some((s, rest)) if is_comment_or_nothing(rest) => Ok(s.to_string()),
+            Some(_) => bail!("text after the closing quote"),
+            None => bail!("unterminated single quote"),
         };
     }
     if let Some(inner) = v.strip_prefix('"') {
@@ -99,9 +120,10 @@ fn unquote(v: &str) -> Result<String> {
                     None => bail!("unterminated double quote"),
                 },
                 '"' => {
-                    if chars.next().is_some() {
-                        bail!("text after the closing quote");
-                    }
+                    ensure!(
+                        is_comment_or_nothing(chars.as_str()),
+                        "text after the closing quote"
+                    );
                     return Ok(out);
                 }
                 c => out.push(c),
@@ -109,10 +131,30 @@ fn unquote(v: &str) -> Result<String> {
         }
         bail!("unterminated double quote");
     }
+    let v = strip_comment(v);
     if v.contains(['"', '\'']) {
         bail!("quote inside an unquoted value; quote the whole value");
     }
     Ok(v.to_string())
+}
+
+/// An unquoted value without its comment: as in a shell, `#` starts one only
+/// at the start of a word (`a#b` is a value, `a #b` is `a`).
+fn strip_comment(v: &str) -> &str {
+    let mut prev_space = true;
+    for (i, c) in v.char_indices() {
+        if c == '#' && prev_space {
+            return v[..i].trim_end();
+        }
+        prev_space = c.is_whitespace();
+    }
+    v
+}
+
+/// What may follow a closing quote: nothing, or whitespace and a comment.
+fn is_comment_or_nothing(rest: &str) -> bool {
+    let body = rest.trim_start();
+    body.is_empty() || (body.starts_with('#') && body.len() < rest.len())
 }
 
 /// Renders values as a systemd EnvironmentFile: every value double-quoted, with
@@ -180,6 +222,35 @@ mod tests {
         );
         assert!(msg.contains("s.env:3:"), "{msg}");
         assert!(!msg.contains("open-secret"), "{msg}");
+    }
+
+    #[test]
+    fn comments_follow_shell_rules() {
+        let text = "A_X=abc #note\nB_X=a#b\nC_X='q #x' # c\nD_X=\"d\" #c\nE_X=#all\n";
+        let got = parse("s.env", text).unwrap();
+        let values: Vec<&str> = got.iter().map(|i| i.value.expose()).collect();
+        assert_eq!(values, ["abc", "a#b", "q #x", "d", ""]);
+        assert!(parse("s.env", "A_X=\"d\"#c\n").is_err());
+    }
+
+    #[test]
+    fn duplicate_key_names_both_lines() {
+        let err = parse("s.env", "K3S_TOKEN=a\n# x\nK3S_TOKEN=b\n").unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "s.env:3: K3S_TOKEN is set again (first set on line 1); keep one"
+        );
+    }
+
+    #[test]
+    fn malformed_lines_never_echo_text() {
+        let text =
+            "K3S_TOKEN=abc\ndefSECRETghi\nK3S:SECRETx=y\nX_Y=\"SECRETbroken\nSECRET wrapped=z\n";
+        let msg = format!("{:#}", parse("s.env", text).unwrap_err());
+        assert!(!msg.contains("SECRET"), "{msg}");
+        for line in 2..=5 {
+            assert!(msg.contains(&format!("s.env:{line}:")), "{msg}");
+        }
     }
 
     #[test]

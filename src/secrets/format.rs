@@ -53,16 +53,17 @@ impl Format {
     pub fn check(self, value: &str) -> Result<()> {
         ensure!(!value.is_empty(), "is empty");
         ensure!(
+            !value.trim().is_empty(),
+            "is only whitespace; give a value, or remove the key"
+        );
+        ensure!(
             !value.contains(['\n', '\r', '\0']),
             "contains a newline or NUL byte, which an EnvironmentFile cannot hold"
         );
         match self {
             Format::Text => Ok(()),
             Format::Hostname => check_hostname(value),
-            Format::Port => match value.parse::<u32>() {
-                Ok(1..=65535) if !value.starts_with('0') => Ok(()),
-                _ => bail!("must be a port number from 1 to 65535"),
-            },
+            Format::Port => check_port(value),
             Format::HttpUrl => check_url(value, &["http", "https"]).map(drop),
             Format::HttpsUrl => check_url(value, &["https"]).map(drop),
             Format::Interface => {
@@ -75,6 +76,23 @@ impl Format {
                 Ok(())
             }
         }
+    }
+}
+
+/// Plain decimal 1–65535: no sign, no spaces, and no leading zero (`080`
+/// reads as octal to some tools, so it is refused rather than guessed).
+fn check_port(value: &str) -> Result<()> {
+    ensure!(
+        value.bytes().all(|b| b.is_ascii_digit()),
+        "must be a port number from 1 to 65535 in plain decimal digits (no sign or spaces)"
+    );
+    ensure!(
+        !value.starts_with('0'),
+        "must be a port number from 1 to 65535 without leading zeros"
+    );
+    match value.parse::<u32>() {
+        Ok(1..=65535) => Ok(()),
+        _ => bail!("must be a port number from 1 to 65535"),
     }
 }
 
@@ -119,7 +137,17 @@ mod tests {
         assert!(Format::Hostname.check("-bad.example").is_err());
         assert!(Format::Hostname.check("under_score").is_err());
         assert!(Format::Port.check("6514").is_ok());
-        for bad in ["0", "65536", "080", "x", ""] {
+        for bad in [
+            "0",
+            "65536",
+            "080",
+            "x",
+            "",
+            "+80",
+            " 80",
+            "8 0",
+            "99999999999",
+        ] {
             assert!(Format::Port.check(bad).is_err(), "{bad}");
         }
         assert!(Format::HttpUrl.check("https://hc-ping.com/abc").is_ok());
@@ -127,6 +155,7 @@ mod tests {
         assert!(Format::HttpsUrl.check("http://10.0.0.2:6443").is_err());
         assert!(Format::Text.check("a\nb").is_err());
         assert!(Format::Text.check("nul\0").is_err());
+        assert!(Format::Text.check(" \t ").is_err());
         assert!(Format::Interface.check("enp3s0").is_ok());
         assert!(Format::Interface.check("a/b").is_err());
     }

@@ -4,6 +4,7 @@
 pub(crate) mod envfile;
 pub(crate) mod format;
 pub(crate) mod schema;
+pub(crate) mod sniff;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -92,6 +93,29 @@ impl Inputs {
     }
 }
 
+/// An unknown key's name as it may be printed: only when it reads like a
+/// setting of a known component (same `PREFIX_`, upper-case snake case).
+/// Anything else may be a piece of a wrapped value, so it is not shown.
+fn shown_key(key: &str) -> String {
+    let plausible = key.len() <= 64
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && key.split_once('_').is_some_and(|(prefix, _)| {
+            schema().components.iter().any(|c| {
+                c.keys
+                    .iter()
+                    .any(|k| k.name.split_once('_').is_some_and(|(p, _)| p == prefix))
+            })
+        });
+    if plausible {
+        key.to_string()
+    } else {
+        "a key (name not shown: it does not look like a mkstick key and may be part of a value)"
+            .to_string()
+    }
+}
+
 /// A component that is on, with its validated values in schema order.
 #[derive(Clone, Debug)]
 pub struct Enabled {
@@ -119,7 +143,8 @@ impl SecretsVolume {
         for (key, input) in &merged {
             if !schema().components.iter().any(|c| c.owns(key)) {
                 problems.push(format!(
-                    "{key} (from {}) is not a key mkstick knows; see `mkstick --help`",
+                    "{} (from {}) is not a key mkstick knows; see `mkstick --help`",
+                    shown_key(key),
                     input.origin
                 ));
             }
