@@ -169,7 +169,7 @@ pub(crate) fn resolve(req: &Request, env: &Environment) -> Result<StickSpec> {
     })
 }
 
-fn read_ssh_key(path: &Path) -> Result<String> {
+pub(crate) fn read_ssh_key(path: &Path) -> Result<String> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
             "reading SSH public key {} (--ssh-key / SSH_KEY_PATH)",
@@ -198,7 +198,7 @@ fn offline_release(req: &Request, o: &OfflineRequest, env: &Environment) -> Resu
         .with_context(|| format!("getting Flatcar for --offline into {}", dir.display()))
 }
 
-fn read_secrets(flags: &SecretFlags, env: &Environment) -> Result<SecretsVolume> {
+pub(crate) fn read_secrets(flags: &SecretFlags, env: &Environment) -> Result<SecretsVolume> {
     let mut inputs = Inputs {
         env: Inputs::from_env(env.vars.iter().cloned()),
         ..Default::default()
@@ -253,7 +253,7 @@ fn read_secrets(flags: &SecretFlags, env: &Environment) -> Result<SecretsVolume>
 
 /// The Ignition config to embed from a file: `.ign`/`.json` as is, YAML
 /// transpiled with `local:` paths relative to its directory.
-fn load_ignition(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn load_ignition(path: &Path) -> Result<Vec<u8>> {
     if matches!(
         path.extension().and_then(|e| e.to_str()),
         Some("yml" | "yaml")
