@@ -301,3 +301,77 @@ fn settings(p: &Plan) -> Vec<(String, String)> {
     }));
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::flatcar::{Arch, ArchChoice};
+    use crate::secrets::{Input, Origin, Secret};
+
+    fn plan(token: &str, version: &str) -> Plan {
+        let inputs = Inputs {
+            flags: vec![Input {
+                key: "K3S_TOKEN".into(),
+                value: Secret::new(token),
+                origin: Origin::Flag("--test".into()),
+            }],
+            ..Default::default()
+        };
+        Plan::build(&StickSpec {
+            flatcar: FlatcarSpec {
+                channel: Channel::Stable,
+                version: version.parse().unwrap(),
+                arch: ArchChoice::Amd64,
+                base_url: "https://flatcar.example.com".into(),
+                consoles: "ttyS0,115200n8".into(),
+            },
+            ignition: IgnitionSpec::Url("https://example.com/n.ign".into()),
+            ssh_key: None,
+            hostname: Some("n1".into()),
+            secrets: SecretsVolume::from_inputs(&inputs).unwrap(),
+            offline: None,
+            ipxe: vec![IpxeBinary {
+                arch: Arch::Amd64,
+                source: "ipxe.efi".into(),
+                bytes: Arc::from(&b"MZ"[..]),
+            }],
+            sizes: Sizes {
+                esp_mib: None,
+                secrets_mib: 16,
+                disk_bytes: None,
+            },
+            source_date_epoch: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn diff_lists_changed_settings_and_secret_names_only() {
+        let old = plan("first-value", "4593.2.5");
+        assert!(diff(&old, &plan("first-value", "4593.2.5")).is_empty());
+        let changes = diff(&old, &plan("second-value", "4593.2.6"));
+        let names: Vec<&str> = changes.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["flatcar version", "secret values"]);
+        let shown = format!("{changes:?}");
+        assert!(shown.contains("K3S_TOKEN"), "{shown}");
+        assert!(!shown.contains("first-value") && !shown.contains("second-value"));
+    }
+
+    #[test]
+    fn updated_keeps_identity_and_changes_only_what_is_asked() {
+        let old = plan("first-value", "4593.2.5");
+        let new = updated(
+            &old,
+            &Changes {
+                hostname: Some("n2".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(new.layout.disk_guid, old.layout.disk_guid);
+        assert_eq!(new.esp.volume_id, old.esp.volume_id);
+        let names: Vec<String> = diff(&old, &new).into_iter().map(|c| c.name).collect();
+        assert_eq!(names, ["kernel arguments"]);
+        assert!(new.boot.kernel_args.contains(&"hostname=n2".to_string()));
+    }
+}
