@@ -35,23 +35,42 @@ fn mkstick(args: &[&str]) -> String {
     ok(Command::new(BIN).args(args))
 }
 
-/// The subcommands `mkstick help` lists (not `help` itself).
-fn subcommands() -> Vec<String> {
-    let help = mkstick(&["help"]);
-    let section = help
-        .split("\nCommands:\n")
-        .nth(1)
-        .expect("`mkstick help` has a Commands section");
-    let names: Vec<String> = section
-        .lines()
-        .take_while(|l| !l.trim().is_empty())
-        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|name| *name != "help")
-        .map(str::to_owned)
-        .collect();
-    assert!(names.len() >= 5, "too few subcommands in:\n{help}");
+/// Every subcommand as its path (`["cluster", "build"]`), nested ones
+/// included, from the "Commands" sections of `--help`.
+fn subcommands() -> Vec<Vec<String>> {
+    fn below(path: &[String]) -> Vec<Vec<String>> {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let help = mkstick(&args);
+        let Some(section) = help.split("\nCommands:\n").nth(1) else {
+            return Vec::new();
+        };
+        let names: Vec<String> = section
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|name| *name != "help")
+            .map(str::to_owned)
+            .collect();
+        let mut all = Vec::new();
+        for name in names {
+            let mut sub = path.to_vec();
+            sub.push(name);
+            let nested = below(&sub);
+            all.push(sub);
+            all.extend(nested);
+        }
+        all
+    }
+    let names = below(&[]);
+    assert!(names.len() >= 5, "too few subcommands: {names:?}");
     names
+}
+
+/// A subcommand's man page name without `.1`: `mkstick-cluster-build`.
+fn page_name(path: &[String]) -> String {
+    format!("mkstick-{}", path.join("-"))
 }
 
 /// The long options `--help` shows, e.g. `--image`.
@@ -142,10 +161,8 @@ fn bash_and_fish_complete_subcommands_and_options() {
 fn man_pages_cover_every_subcommand_and_option_and_render_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     mkstick(&["man", dir.path().to_str().unwrap()]);
-    let mut want: BTreeSet<String> = subcommands()
-        .iter()
-        .map(|s| format!("mkstick-{s}.1"))
-        .collect();
+    let paths = subcommands();
+    let mut want: BTreeSet<String> = paths.iter().map(|p| page_name(p) + ".1").collect();
     want.insert("mkstick.1".into());
     let have: BTreeSet<String> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -176,9 +193,13 @@ fn man_pages_cover_every_subcommand_and_option_and_render_cleanly() {
         );
         let text = String::from_utf8(out.stdout).unwrap();
         // The page documents what --help documents.
-        let sub = page.trim_end_matches(".1").strip_prefix("mkstick-");
-        let help = match sub {
-            Some(sub) => mkstick(&[sub, "--help"]),
+        let name = page.trim_end_matches(".1");
+        let help = match paths.iter().find(|p| page_name(p) == name) {
+            Some(path) => {
+                let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+                args.push("--help");
+                mkstick(&args)
+            }
             None => mkstick(&["--help"]),
         };
         let text_plain = text.replace(['\u{2010}', '\u{2212}'], "-");
@@ -259,7 +280,7 @@ fn debian_package_builds_lints_and_runs() {
         assert!(files.contains(want), "{want} missing from:\n{listing}");
     }
     let mut pages = vec!["mkstick".to_owned()];
-    pages.extend(subcommands().iter().map(|s| format!("mkstick-{s}")));
+    pages.extend(subcommands().iter().map(|p| page_name(p)));
     for page in pages {
         let path = format!("./usr/share/man/man1/{page}.1.gz");
         assert!(files.contains(path.as_str()), "{path} missing:\n{listing}");

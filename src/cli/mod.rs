@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod inspect;
 pub mod qemu_test;
 pub mod secrets_schema;
+pub mod update;
 pub mod write;
 
 use clap::{Parser, Subcommand};
@@ -50,6 +51,9 @@ pub enum Command {
     /// Re-make a stick from what is on it onto a new stick or image
     /// (byte-identical when nothing changed).
     Clone(clone::CloneArgs),
+    /// Change some settings of a stick in place, keeping the rest (secrets
+    /// too) as they are on it.
+    Update(update::UpdateArgs),
     /// A whole cluster from one inventory: its secrets store and its sticks.
     Cluster(cluster::ClusterArgs),
     /// Download and verify Flatcar PXE releases into a local mirror.

@@ -4,6 +4,7 @@
 //! image of the same size comes out byte-identical.
 
 use std::os::unix::fs::FileTypeExt as _;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail, ensure};
@@ -28,51 +29,14 @@ use crate::target::image_file::{self, Destination};
 const MAX_VOLUME_BYTES: u64 = 2 << 30;
 
 pub fn run(args: &CloneArgs) -> Result<ExitCode> {
-    let plan = read_plan(args)?;
+    let plan = read_plan(&args.source, args.force)?;
     let image = Image::build(&plan).context("laying out the copy")?;
     let consent = if args.yes {
         Consent::Given
     } else {
         Consent::Ask
     };
-    let is_device =
-        std::fs::metadata(&args.destination).is_ok_and(|m| m.file_type().is_block_device());
-    if is_device {
-        let sys = blockdev::System::live();
-        let info = blockdev::DiskInfo::probe(&sys, blockdev::devnum_of(&args.destination)?)?;
-        let problems = info.problems(&sys, DiskPolicy::RemovableOnly);
-        if !problems.is_empty() {
-            bail!(
-                "refusing to write {}:\n  - {}",
-                args.destination.display(),
-                problems.join("\n  - ")
-            );
-        }
-        ensure!(
-            info.size_bytes >= plan.layout.disk_bytes,
-            "{} holds {} MiB, the copy needs {} MiB",
-            args.destination.display(),
-            info.size_bytes / MIB,
-            plan.layout.disk_bytes.div_ceil(MIB)
-        );
-        eprintln!("mkstick: about to erase {}", info.describe());
-        prompt::confirm(
-            consent,
-            &format!("Everything on /dev/{} will be lost.", info.name),
-            &info.name,
-        )?;
-        blockdev::write(&args.destination, &info, &plan, &image)?;
-    } else {
-        if image_file::destination(&args.destination)? == Destination::Existing {
-            prompt::confirm(
-                consent,
-                &format!("{} exists. Overwrite it?", args.destination.display()),
-                "y",
-            )?;
-        }
-        image_file::write(&args.destination, &plan, &image)?;
-    }
-    let written = image.data_bytes();
+    let written = write_target(&args.destination, &plan, &image, consent)?;
     eprintln!(
         "mkstick: cloned {} to {}: {} KiB of data, verified by reading it back",
         args.source.display(),
@@ -82,9 +46,57 @@ pub fn run(args: &CloneArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The plan that wrote SOURCE, rebuilt from what is on it.
-fn read_plan(args: &CloneArgs) -> Result<Plan> {
-    let src = &args.source;
+/// Writes `image` to `dest` as the writer does: a removable device after
+/// its checks and the question, or an image file via a temporary file and a
+/// rename. Returns the bytes of data written (read back and verified).
+pub(crate) fn write_target(
+    dest: &Path,
+    plan: &Plan,
+    image: &Image,
+    consent: Consent,
+) -> Result<u64> {
+    let is_device = std::fs::metadata(dest).is_ok_and(|m| m.file_type().is_block_device());
+    if is_device {
+        let sys = blockdev::System::live();
+        let info = blockdev::DiskInfo::probe(&sys, blockdev::devnum_of(dest)?)?;
+        let problems = info.problems(&sys, DiskPolicy::RemovableOnly);
+        if !problems.is_empty() {
+            bail!(
+                "refusing to write {}:\n  - {}",
+                dest.display(),
+                problems.join("\n  - ")
+            );
+        }
+        ensure!(
+            info.size_bytes >= plan.layout.disk_bytes,
+            "{} holds {} MiB, the stick needs {} MiB",
+            dest.display(),
+            info.size_bytes / MIB,
+            plan.layout.disk_bytes.div_ceil(MIB)
+        );
+        eprintln!("mkstick: about to erase {}", info.describe());
+        prompt::confirm(
+            consent,
+            &format!("Everything on /dev/{} will be lost.", info.name),
+            &info.name,
+        )?;
+        blockdev::write(dest, &info, plan, image)?;
+    } else {
+        if image_file::destination(dest)? == Destination::Existing {
+            prompt::confirm(
+                consent,
+                &format!("{} exists. Overwrite it?", dest.display()),
+                "y",
+            )?;
+        }
+        image_file::write(dest, plan, image)?;
+    }
+    Ok(image.data_bytes())
+}
+
+/// The plan that wrote `src`, rebuilt from what is on it. A stick that does
+/// not match its own manifest is refused unless `force`.
+pub(crate) fn read_plan(src: &Path, force: bool) -> Result<Plan> {
     let stick = Stick::open(src)?;
     let esp_part = stick.partition(ESP_NAME)?.clone();
     let sec_part = stick.partition(SECRETS_NAME)?.clone();
@@ -126,7 +138,7 @@ fn read_plan(args: &CloneArgs) -> Result<Plan> {
     if !problems.is_empty() {
         let list = problems.join("\n  - ");
         ensure!(
-            args.force,
+            force,
             "{} does not match its own manifest:\n  - {list}\ncopy it anyway with --force",
             src.display()
         );

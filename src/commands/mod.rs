@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod prompt;
 pub mod qemu_test;
 pub mod secrets_schema;
+pub mod update;
 pub mod write;
 
 use std::process::ExitCode;
@@ -26,6 +27,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         Some(Command::Inspect(args)) => inspect::run(args),
         Some(Command::Ignite(args)) => crate::ignite::run(args),
         Some(Command::Clone(args)) => clone::run(args),
+        Some(Command::Update(args)) => update::run(args),
         Some(Command::Cluster(args)) => cluster::run(args),
         Some(Command::Mirror(args)) => crate::mirror::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::QemuTest(args)) => qemu_test::run(args),

@@ -192,7 +192,7 @@ pub(crate) fn resolve(req: &Request, env: &Environment) -> Result<StickSpec> {
     })
 }
 
-fn read_ssh_key(path: &Path) -> Result<String> {
+pub(crate) fn read_ssh_key(path: &Path) -> Result<String> {
     let text = read::read_text(path, read::InputKind::SshKey)?;
     sshkey::parse(&text).with_context(|| format!("SSH public key {}", path.display()))
 }
@@ -229,7 +229,7 @@ fn mirror_dir(o: &OfflineRequest, env: &Environment) -> Result<PathBuf> {
     }
 }
 
-fn read_secrets(flags: &SecretFlags, env: &Environment) -> Result<SecretsVolume> {
+pub(crate) fn read_secrets(flags: &SecretFlags, env: &Environment) -> Result<SecretsVolume> {
     let mut inputs = Inputs {
         env: Inputs::from_env(env.vars.iter().cloned()),
         ..Default::default()
@@ -295,7 +295,7 @@ fn ignition_url(url: &str) -> Result<String> {
 
 /// The Ignition config to embed from a file: `.ign`/`.json` as is, YAML
 /// transpiled with `local:` paths relative to its directory.
-fn load_ignition(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn load_ignition(path: &Path) -> Result<Vec<u8>> {
     if matches!(
         path.extension().and_then(|e| e.to_str()),
         Some("yml" | "yaml")

@@ -1,0 +1,58 @@
+//! `mkstick update`: arguments only.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::model::flatcar::{Channel, VersionSpec};
+
+/// Change some settings of a stick in place and keep the rest as it is on
+/// the stick (its secrets too, unless --secrets is given). Shows a
+/// before/after diff of the settings (secret key names only) and asks first.
+#[derive(Debug, Clone, Args)]
+pub struct UpdateArgs {
+    /// The stick or image file to update (a device needs root).
+    pub target: PathBuf,
+
+    /// Boot this Flatcar version instead, e.g. 4593.2.5, or "current".
+    #[arg(long, value_name = "VERSION")]
+    pub flatcar_version: Option<VersionSpec>,
+
+    /// Boot from this Flatcar release channel instead.
+    #[arg(long, value_enum)]
+    pub channel: Option<Channel>,
+
+    /// Embed this Ignition config instead (.ign/.json as is; .yml/.yaml transpiled).
+    #[arg(long, value_name = "FILE", conflicts_with = "ignition_url")]
+    pub ignition: Option<PathBuf>,
+
+    /// Fetch the Ignition config from this public URL at boot instead.
+    #[arg(long, value_name = "URL")]
+    pub ignition_url: Option<String>,
+
+    /// Replace the secrets volume with the secrets in this env file
+    /// (KEY=value lines; the environment is read too, as the writer does).
+    #[arg(long, value_name = "FILE")]
+    pub secrets: Option<PathBuf>,
+
+    /// Set the node's host name.
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+
+    /// Set the `core` user's SSH public key.
+    #[arg(long, value_name = "FILE")]
+    pub ssh_key: Option<PathBuf>,
+
+    /// Update a TARGET that no longer matches its own manifest (what differs
+    /// is printed first).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Show the diff and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask before writing.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
