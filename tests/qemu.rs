@@ -242,6 +242,16 @@ fn smoke_passes_on_a_stick_built_from_the_write_options() {
     // The four env files, and k3s's pinned release (k3s is on).
     assert_eq!(stdout.matches("expect secret ").count(), 5, "{stdout}");
     assert!(stdout.contains("expect secret k3s_release "), "{stdout}");
+    // The secrets files' digests go to the guest, never to the output.
+    for line in stdout.lines().filter(|l| l.contains("expect secret ")) {
+        assert!(
+            line.ends_with("(sha256 checked in the guest)")
+                && !line
+                    .split(|c: char| !c.is_ascii_hexdigit())
+                    .any(|w| w.len() == 64),
+            "a secrets digest was printed: {line}"
+        );
+    }
     let timings = stdout
         .lines()
         .find(|l| l.starts_with("qemu-test: timings"))
