@@ -263,3 +263,72 @@ fn a_tampered_stick_is_refused_unless_forced() {
     );
     ok(run(dir, &["clone", "stick.img", "copy.img"]));
 }
+
+/// `--k3s-version` re-pins k3s (here by hand, no network): the stick's
+/// `k3s_release` names the new tag and hash, the diff shows the change, and
+/// the secret values stay as they were.
+#[test]
+fn k3s_version_repins_the_release_and_keeps_the_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let img = stick(dir);
+    let env_before = mtype_secrets(&img, "k3s_env");
+    let new_sha = "1111111111111111111111111111111111111111111111111111111111111111";
+    let text = ok(run(
+        dir,
+        &[
+            "update",
+            "stick.img",
+            "--k3s-version",
+            "v1.32.1+k3s1",
+            "--k3s-sha256",
+            new_sha,
+            "--yes",
+        ],
+    ));
+    assert!(text.contains("k3s release"), "{text}");
+    assert!(
+        text.contains("v1.31.4+k3s1") && text.contains("v1.32.1+k3s1"),
+        "{text}"
+    );
+    let release = mtype_secrets(&img, "k3s_release");
+    assert!(
+        release.contains("K3S_RELEASE_VERSION=v1.32.1+k3s1\n")
+            && release.contains(&format!("K3S_RELEASE_AMD64_SHA256={new_sha}\n"))
+            && release.contains("/download/v1.32.1%2Bk3s1/k3s\n"),
+        "{release}"
+    );
+    assert_eq!(mtype_secrets(&img, "k3s_env"), env_before);
+    let inspect = ok(run(dir, &["inspect", "stick.img"]));
+    assert!(
+        inspect.contains("The stick matches its manifest."),
+        "{inspect}"
+    );
+    assert_eq!(std::fs::read(&img).unwrap().len(), 274 * MIB);
+    // A channel with --k3s-sha256 is refused: a hand pin needs a tag.
+    let out = run(
+        dir,
+        &[
+            "update",
+            "stick.img",
+            "--k3s-version",
+            "stable",
+            "--k3s-sha256",
+            new_sha,
+            "--yes",
+        ],
+    );
+    assert!(!out.status.success());
+}
+
+fn mtype_secrets(img: &Path, path: &str) -> String {
+    let out = Command::new("mtype")
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .arg("-i")
+        .arg(format!("{}@@{}", img.display(), 257 * MIB))
+        .arg(format!("::/{path}"))
+        .output()
+        .expect("mtype (mtools) missing: run scripts/setup");
+    assert!(out.status.success(), "mtype {path}");
+    String::from_utf8(out.stdout).unwrap()
+}

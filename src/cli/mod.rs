@@ -53,7 +53,7 @@ pub enum Command {
     Clone(clone::CloneArgs),
     /// Change some settings of a stick in place, keeping the rest (secrets
     /// too) as they are on it.
-    Update(update::UpdateArgs),
+    Update(Box<update::UpdateArgs>),
     /// A whole cluster from one inventory: its secrets store and its sticks.
     Cluster(cluster::ClusterArgs),
     /// Download and verify Flatcar PXE releases into a local mirror.

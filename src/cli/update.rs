@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::k3s;
+use crate::k3s::pin::{ChannelServerUrl, ReleaseBaseUrl};
+use crate::model::Sha256Digest;
 use crate::model::flatcar::{Channel, VersionSpec};
 
 /// Change some settings of a stick in place and keep the rest as it is on
@@ -42,6 +45,25 @@ pub struct UpdateArgs {
     /// Set the `core` user's SSH public key.
     #[arg(long, value_name = "FILE")]
     pub ssh_key: Option<PathBuf>,
+
+    /// Pin this k3s release instead: a tag (v1.31.4+k3s1) or a channel
+    /// (stable, latest, v1.31) resolved to its tag now. Without it the
+    /// stick keeps the release it was written with.
+    #[arg(long, value_name = "TAG|CHANNEL")]
+    pub k3s_version: Option<k3s::VersionSpec>,
+
+    /// The new k3s binary's SHA-256, pinned by hand: no network. Needs a tag
+    /// in --k3s-version.
+    #[arg(long, value_name = "HEX", requires = "k3s_version")]
+    pub k3s_sha256: Option<Sha256Digest>,
+
+    /// Where k3s releases live (GitHub or your mirror), laid out URL/<tag>/<asset>.
+    #[arg(long, value_name = "URL", default_value = k3s::DEFAULT_BASE_URL)]
+    pub k3s_base_url: ReleaseBaseUrl,
+
+    /// k3s's channel server, which names a channel's current tag.
+    #[arg(long, value_name = "URL", default_value = k3s::DEFAULT_CHANNEL_URL)]
+    pub k3s_channel_url: ChannelServerUrl,
 
     /// Update a TARGET that no longer matches its own manifest (what differs
     /// is printed first).

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result, bail, ensure};
 
 use super::clone;
 use super::prompt::Consent;
@@ -17,13 +17,14 @@ use crate::model::component::ComponentId;
 use crate::model::content::Chunk;
 use crate::model::flatcar::Arch;
 use crate::model::flatcar::{Channel, VersionSpec};
-use crate::model::stick::{MANIFEST_PATH, MIB, OEM_CONFIG, OEM_CPIO_PATH};
+use crate::model::stick::{MANIFEST_PATH, MIB, OEM_CONFIG, OEM_CPIO_PATH, SECRETS_DIGESTS_PATH};
 use crate::plan::bootscript::IgnitionSource;
 use crate::plan::manifest::Manifest;
 use crate::plan::spec::{
     ConfigOrigin, FlatcarSpec, IgnitionSpec, IpxeBinary, K3sSpec, Sizes, StickSpec,
 };
 use crate::plan::{Plan, PlannedFile, cpio};
+use crate::resolve::k3s::K3sRequest;
 use crate::resolve::{self, Environment, IgnitionRequest, SecretFlags};
 use crate::secrets::{Inputs, SecretsVolume};
 
@@ -39,6 +40,8 @@ pub(crate) struct Changes {
     pub ssh_key: Option<PathBuf>,
     /// The secrets volume is rebuilt from these (and the environment).
     pub secrets: Option<SecretFlags>,
+    /// A new k3s release to pin; the stick's pin is kept otherwise.
+    pub k3s: Option<K3sRequest>,
 }
 
 impl Changes {
@@ -54,6 +57,13 @@ impl Changes {
             ignition,
             hostname: args.hostname.clone(),
             ssh_key: args.ssh_key.clone(),
+            k3s: args.k3s_version.as_ref().map(|version| K3sRequest {
+                version: version.clone(),
+                sha256: args.k3s_sha256,
+                base_url: args.k3s_base_url.clone(),
+                channel_url: args.k3s_channel_url.clone(),
+                airgap: false,
+            }),
             secrets: args.secrets.as_ref().map(|file| SecretFlags {
                 file: Some(file.clone()),
                 ..Default::default()
@@ -118,7 +128,19 @@ pub(crate) fn updated(old: &Plan, changes: &Changes) -> Result<Plan> {
     new.esp.volume_id = old.esp.volume_id;
     new.ipxe = old.ipxe.clone();
     if keep_secrets {
+        // The k3s pin lives on the secrets volume: a new one replaces the
+        // stick's `k3s_release` (and its digest), every other file is kept.
+        let pin = new
+            .secrets
+            .files
+            .iter()
+            .find(|f| f.path == crate::k3s::release_file::FILE_NAME)
+            .cloned()
+            .filter(|_| changes.k3s.is_some());
         new.secrets = old.secrets.clone();
+        if let Some(pin) = pin {
+            repin(&mut new.secrets.files, pin);
+        }
         new.components = old.components.clone();
         // Warnings about components left off describe the empty stand-in.
         new.warnings.retain(|w| !w.contains(" is off: "));
@@ -176,7 +198,24 @@ fn spec(old: &Plan, changes: &Changes, secrets: SecretsVolume) -> Result<StickSp
             })
         })
         .collect::<Result<_>>()?;
-    let k3s = kept_k3s(old, &secrets)?;
+    // Kept secrets keep k3s as it was; new ones decide it afresh.
+    let k3s_on = match &changes.secrets {
+        Some(_) => secrets.is_enabled(ComponentId::K3s),
+        None => old.k3s.is_some(),
+    };
+    let k3s = match &changes.k3s {
+        Some(req) => {
+            ensure!(
+                k3s_on,
+                "--k3s-version: this stick has no k3s settings (add them with --secrets)"
+            );
+            Some(
+                resolve::k3s::pin(req, b.arch.arches(), None)
+                    .context("pinning the new k3s release")?,
+            )
+        }
+        None => kept_k3s(old, k3s_on)?,
+    };
     Ok(StickSpec {
         flatcar: FlatcarSpec {
             channel: changes.channel.unwrap_or(b.channel),
@@ -204,11 +243,22 @@ fn spec(old: &Plan, changes: &Changes, secrets: SecretsVolume) -> Result<StickSp
     })
 }
 
+/// `files` (a kept secrets volume) with `pin` as its `k3s_release` and the
+/// digest file rebuilt over the result.
+fn repin(files: &mut Vec<PlannedFile>, pin: PlannedFile) {
+    files.retain(|f| f.path != SECRETS_DIGESTS_PATH);
+    match files.iter_mut().find(|f| f.path == pin.path) {
+        Some(f) => *f = pin,
+        None => files.push(pin),
+    }
+    let digests = crate::plan::manifest::secrets_digests(files);
+    files.push(PlannedFile::new(SECRETS_DIGESTS_PATH, digests));
+}
+
 /// The k3s pin on the stick, kept as it is (the node installs exactly what
 /// the stick was written with). A stick that gains k3s settings has no pin
 /// to keep: that needs a new stick, whose writer pins the release.
-fn kept_k3s(old: &Plan, secrets: &SecretsVolume) -> Result<Option<K3sSpec>> {
-    let wanted = secrets.is_enabled(ComponentId::K3s);
+fn kept_k3s(old: &Plan, wanted: bool) -> Result<Option<K3sSpec>> {
     let Some(entry) = &old.k3s else {
         if wanted {
             bail!(
@@ -344,6 +394,20 @@ fn settings(p: &Plan) -> Vec<(String, String)> {
             },
         ),
     ];
+    s.push((
+        "k3s release".into(),
+        p.k3s.as_ref().map_or_else(
+            || "none".to_string(),
+            |k| {
+                let pins: Vec<String> = k
+                    .binaries
+                    .iter()
+                    .map(|b| format!("{} sha256:{}", b.arch, b.sha256))
+                    .collect();
+                format!("{} ({})", k.version, pins.join(", "))
+            },
+        ),
+    ));
     s.extend(p.components.iter().map(|c| {
         let state = if c.enabled {
             format!("on ({})", c.keys.join(", "))
