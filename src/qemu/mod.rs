@@ -11,6 +11,7 @@
 
 mod accel;
 mod build;
+mod cached;
 mod console;
 mod expect;
 mod firmware;
