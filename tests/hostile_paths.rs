@@ -392,7 +392,9 @@ fn ign_path_given_a_file_says_use_ignition() {
         .arg(ipxe())
         .args(["--flatcar-version", "4593.2.5", "--image", "s.img", "--yes"]);
     let (out, _) = run(&mut cmd2);
-    let err = fails(&out);
+    // Refused by the argument parser (status 2), as --ignition-url is.
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains("IGN_PATH") && err.contains("use --ignition FILE"),
         "{err}"

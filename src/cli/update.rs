@@ -6,8 +6,8 @@ use clap::Args;
 
 use crate::k3s;
 use crate::k3s::pin::{ChannelServerUrl, ReleaseBaseUrl};
-use crate::model::Sha256Digest;
 use crate::model::flatcar::{Channel, VersionSpec};
+use crate::model::{ConfigUrl, Sha256Digest};
 
 /// Change some settings of a stick in place and keep the rest as it is on
 /// the stick (its secrets too, unless --secrets is given). Shows a
@@ -31,7 +31,7 @@ pub struct UpdateArgs {
 
     /// Fetch the Ignition config from this public URL at boot instead.
     #[arg(long, value_name = "URL")]
-    pub ignition_url: Option<String>,
+    pub ignition_url: Option<ConfigUrl>,
 
     /// Replace the secrets volume with the secrets in this env file
     /// (KEY=value lines; the environment is read too, as the writer does).

@@ -6,8 +6,8 @@ use clap::Args;
 
 use crate::k3s;
 use crate::k3s::pin::{ChannelServerUrl, ReleaseBaseUrl};
-use crate::model::Sha256Digest;
 use crate::model::flatcar::{ArchChoice, Channel, DEFAULT_BASE_URL, VersionSpec};
+use crate::model::{BaseUrl, ConfigUrl, IpxeUrl, Sha256Digest};
 
 /// What to write and where. Every input is validated before anything is opened
 /// for writing.
@@ -65,7 +65,7 @@ pub struct WriteArgs {
         value_name = "URL",
         help_heading = "Flatcar"
     )]
-    pub base_url: String,
+    pub base_url: BaseUrl,
 
     /// Kernel consoles, space separated (each becomes console=...).
     #[arg(
@@ -90,7 +90,7 @@ pub struct WriteArgs {
     /// Fetch the Ignition config from this public URL at boot instead (nothing
     /// secret may be in it).
     #[arg(long, env = "IGN_PATH", value_name = "URL", help_heading = "Node")]
-    pub ignition_url: Option<String>,
+    pub ignition_url: Option<ConfigUrl>,
 
     /// SSH public key for the `core` user (passed as sshkey= on the kernel command line).
     #[arg(long, env = "SSH_KEY_PATH", value_name = "FILE", help_heading = "Node")]
@@ -248,7 +248,7 @@ pub struct WriteArgs {
         requires = "ipxe_sha256",
         help_heading = "iPXE"
     )]
-    pub ipxe_url: Option<String>,
+    pub ipxe_url: Option<IpxeUrl>,
 
     /// Expected SHA-256 of the --ipxe-url download.
     #[arg(long, value_name = "HEX", requires = "ipxe_url", help_heading = "iPXE")]

@@ -211,11 +211,19 @@ fn boot(m: &Manifest) -> Result<BootSettings> {
             .context("the manifest's Flatcar version")?,
         arch: ArchChoice::from_str(&f.arch, false)
             .map_err(|e| anyhow::anyhow!("the manifest's arch {:?}: {e}", f.arch))?,
-        base_url: f.base_url.clone(),
+        base_url: f
+            .base_url
+            .parse()
+            .context("the manifest's Flatcar base URL")?,
         kernel_args: m.kernel_args.clone(),
         ignition: match m.ignition.strip_prefix("embedded sha256:") {
             Some(sha) => IgnitionSource::Embedded(sha.to_string()),
-            None => IgnitionSource::Url(m.ignition.trim_start_matches("url ").to_string()),
+            None => IgnitionSource::Url(
+                m.ignition
+                    .trim_start_matches("url ")
+                    .parse()
+                    .context("the manifest's Ignition URL")?,
+            ),
         },
         offline_dir: f.offline_dir.clone(),
     })

@@ -188,9 +188,3 @@ impl fmt::Display for VersionSpec {
         }
     }
 }
-
-/// A base URL as the boot script and manifest use it: without trailing `/`
-/// (the script appends `/<channel>/<arch>-usr/<version>/`).
-pub(crate) fn trim_base_url(url: &str) -> &str {
-    url.trim_end_matches('/')
-}

@@ -7,6 +7,9 @@ pub(crate) mod digest;
 pub(crate) mod fat;
 pub(crate) mod flatcar;
 pub(crate) mod pe;
+pub(crate) mod script;
 pub(crate) mod stick;
+pub(crate) mod url;
 
 pub(crate) use digest::Sha256Digest;
+pub(crate) use url::{BaseUrl, ConfigUrl, IpxeUrl};

@@ -2,8 +2,10 @@
 
 use anyhow::{Result, bail, ensure};
 
-use crate::model::flatcar::{ArchChoice, Channel, INITRD, KERNEL, VersionSpec, trim_base_url};
+use crate::model::flatcar::{ArchChoice, Channel, INITRD, KERNEL, VersionSpec};
+use crate::model::script::check_script_safe;
 use crate::model::stick::{OEM_CPIO_NAME, OEM_CPIO_PATH};
+use crate::model::{BaseUrl, ConfigUrl};
 
 const TEMPLATE: &str = include_str!("../../ipxe/autoexec.ipxe.in");
 
@@ -38,7 +40,7 @@ pub(crate) fn check_embedded_ignition(version: &VersionSpec, channel: Channel) -
 #[serde(rename_all = "lowercase", tag = "mode", content = "value")]
 pub enum IgnitionSource {
     /// Fetched at boot from a public URL.
-    Url(String),
+    Url(ConfigUrl),
     /// In `/mkstick/oem.cpio` on the ESP (its sha256 here).
     Embedded(String),
 }
@@ -50,27 +52,12 @@ pub struct BootSettings {
     #[serde(serialize_with = "crate::plan::display")]
     pub version: VersionSpec,
     pub arch: ArchChoice,
-    pub base_url: String,
+    pub base_url: BaseUrl,
     pub kernel_args: Vec<String>,
     pub ignition: IgnitionSource,
     /// ESP directory holding the kernel and initrd (`--offline`): the script
     /// boots them with `file:` and falls back to the network.
     pub offline_dir: Option<String>,
-}
-
-/// Refuses characters iPXE would interpret (`${...}` expansion, quotes, spaces
-/// that split arguments) and control characters (NUL ends a line early, ESC
-/// drives the console) in a value placed on a script line.
-pub(crate) fn check_script_safe(what: &str, value: &str) -> Result<()> {
-    ensure!(
-        !value.contains(char::is_control),
-        "{what} contains a control character (such as NUL, a newline or ESC), which cannot go into the boot script"
-    );
-    ensure!(
-        !value.contains(['$', '"', '\'', '\\']) && !value.contains(char::is_whitespace),
-        "{what} may not contain spaces, quotes, backslashes or '$' (iPXE would interpret them)"
-    );
-    Ok(())
 }
 
 /// One `--console` value: a device with optional settings, as the kernel's
@@ -181,7 +168,7 @@ pub(crate) fn render(s: &BootSettings) -> String {
         .replace("@VERSION@", &s.version.to_string())
         .replace("@ARCH_NAME@", arch_name)
         .replace("@ARCH_SELECT@", &arch_select)
-        .replace("@BASE_URL@", trim_base_url(&s.base_url))
+        .replace("@BASE_URL@", s.base_url.as_str())
         .replace("@KERNEL_ARGS@", &s.kernel_args.join(" "))
         .replace("@OEM_INITRD@", &oem)
 }
@@ -195,7 +182,7 @@ mod tests {
             channel: Channel::Stable,
             version: "4593.2.5".parse().unwrap(),
             arch: ArchChoice::Amd64,
-            base_url: "https://flatcar.cdn.cncf.io/".into(),
+            base_url: "https://flatcar.cdn.cncf.io/".parse().unwrap(),
             kernel_args: kernel_args(
                 "ttyS0,115200n8",
                 Some("ssh-ed25519 AAAA k"),
@@ -252,7 +239,7 @@ mod tests {
     #[test]
     fn url_script_passes_the_url() {
         let script = render(&settings(IgnitionSource::Url(
-            "https://example.com/n.ign".into(),
+            "https://example.com/n.ign".parse().unwrap(),
         )));
         assert!(script.contains("ignition.config.url=https://example.com/n.ign"));
         assert!(!script.contains("oem.cpio"));

@@ -118,7 +118,7 @@ impl Manifest {
                 channel: plan.boot.channel.as_str().into(),
                 version: plan.boot.version.to_string(),
                 arch: plan.boot.arch.as_str().into(),
-                base_url: plan.boot.base_url.clone(),
+                base_url: plan.boot.base_url.to_string(),
                 offline_dir: plan.boot.offline_dir.clone(),
             },
             kernel_args: plan.boot.kernel_args.clone(),

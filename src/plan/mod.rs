@@ -19,7 +19,7 @@ use crate::model::Sha256Digest;
 use crate::model::component::ComponentId;
 use crate::model::content::Chunk;
 use crate::model::fat::{DosTime, FatKind};
-use crate::model::flatcar::{INITRD, KERNEL, VersionSpec, trim_base_url};
+use crate::model::flatcar::{INITRD, KERNEL, VersionSpec};
 use crate::model::stick::{
     AUTOEXEC_PATH, ESP_LABEL, ESP_NAME, MANIFEST_PATH, MIB, OEM_CONFIG, OEM_CPIO_PATH, PartKind,
     SECRETS_DIGESTS_PATH, SECRETS_LABEL, SECRETS_NAME, boot_path,
@@ -304,7 +304,7 @@ fn boot(spec: &StickSpec, warnings: &mut Vec<String>) -> Result<(BootSettings, O
         channel: flatcar.channel,
         version,
         arch: flatcar.arch,
-        base_url: trim_base_url(&flatcar.base_url).to_string(),
+        base_url: flatcar.base_url.clone(),
         kernel_args: bootscript::kernel_args(
             &flatcar.consoles,
             spec.ssh_key.as_deref(),
@@ -385,14 +385,6 @@ fn disk_bytes(sizes: &spec::Sizes, esp_mib: u64) -> Result<u64> {
 
 /// Values that end up on script lines: valid, and inert to iPXE.
 fn check_flatcar(flatcar: &spec::FlatcarSpec) -> Result<()> {
-    bootscript::check_script_safe("--base-url", &flatcar.base_url)?;
-    let url = secrets::format::check_url(&flatcar.base_url, &["http", "https"])
-        .with_context(|| format!("--base-url {:?}", flatcar.base_url))?;
-    ensure!(
-        url.query().is_none() && url.fragment().is_none() && !flatcar.base_url.contains(['?', '#']),
-        "--base-url {:?} has a query or fragment ('?' or '#'): the boot script appends /<channel>/<arch>-usr/<version>/ to it, so give the bare directory URL",
-        flatcar.base_url
-    );
     ensure!(
         !flatcar.consoles.trim().is_empty(),
         "--console is empty: give at least one kernel console, such as ttyS0,115200n8 or tty0"
@@ -425,12 +417,8 @@ fn check_hostname(spec: &StickSpec) -> Result<()> {
 /// Ignition: a URL, or a config embedded as an initrd (the archive returned).
 fn ignition(spec: &StickSpec, version: &VersionSpec) -> Result<(IgnitionSource, Option<Vec<u8>>)> {
     match &spec.ignition {
-        IgnitionSpec::Url(url) => {
-            secrets::format::check_url(url, &["http", "https"])
-                .with_context(|| format!("--ignition-url / IGN_PATH {url:?}"))?;
-            bootscript::check_script_safe("--ignition-url", url)?;
-            Ok((IgnitionSource::Url(url.clone()), None))
-        }
+        // Checked when parsed (`ConfigUrl`): script-safe, a scheme Ignition fetches.
+        IgnitionSpec::Url(url) => Ok((IgnitionSource::Url(url.clone()), None)),
         IgnitionSpec::Embedded { config, .. } => {
             bootscript::check_embedded_ignition(version, spec.flatcar.channel)?;
             let archive = cpio::archive(&[(OEM_CONFIG, 0o600, config)]);
@@ -601,7 +589,7 @@ mod tests {
                 channel: Channel::Stable,
                 version: "4593.2.5".parse().unwrap(),
                 arch: ArchChoice::Amd64,
-                base_url: "https://flatcar.cdn.cncf.io".into(),
+                base_url: crate::model::BaseUrl::default(),
                 consoles: "ttyS0,115200n8".into(),
             },
             ignition: IgnitionSpec::Embedded {
@@ -673,10 +661,6 @@ mod tests {
             (
                 with(&|s| s.hostname = Some("bad_name".into())),
                 "NODE_HOSTNAME",
-            ),
-            (
-                with(&|s| s.flatcar.base_url = "ftp://x".into()),
-                "--base-url",
             ),
             (
                 with(&|s| s.flatcar.consoles = "tty0 ${x}".into()),
@@ -816,12 +800,16 @@ mod tests {
         let want = hex::encode(Sha256::digest(IGN));
         assert_eq!(p.boot.ignition, IgnitionSource::Embedded(want));
         let mut s = spec(&[]);
-        s.ignition = IgnitionSpec::Url("https://example.com/n.ign".into());
+        let url: crate::model::ConfigUrl = "https://example.com/n.ign".parse().unwrap();
+        s.ignition = IgnitionSpec::Url(url.clone());
         let p = Plan::build(&s).unwrap();
         assert!(!p.esp.files.iter().any(|f| f.path == OEM_CPIO_PATH));
-        s.ignition = IgnitionSpec::Url("file:///etc/n.ign".into());
-        let err = Plan::build(&s).unwrap_err();
-        assert!(format!("{err:#}").contains("--ignition-url"), "{err:#}");
+        assert_eq!(p.boot.ignition, IgnitionSource::Url(url));
+        assert!(
+            p.boot
+                .kernel_args
+                .contains(&"ignition.config.url=https://example.com/n.ign".to_string())
+        );
     }
 
     #[test]

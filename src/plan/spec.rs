@@ -8,6 +8,7 @@ use crate::k3s::K3sPin;
 use crate::mirror::Release;
 use crate::mirror::k3s::K3sRelease;
 use crate::model::flatcar::{Arch, ArchChoice, Channel, VersionSpec};
+use crate::model::{BaseUrl, ConfigUrl};
 use crate::secrets::SecretsVolume;
 
 /// Everything that decides the bytes of a stick.
@@ -34,7 +35,7 @@ pub struct FlatcarSpec {
     pub channel: Channel,
     pub version: VersionSpec,
     pub arch: ArchChoice,
-    pub base_url: String,
+    pub base_url: BaseUrl,
     /// Kernel consoles, space separated.
     pub consoles: String,
 }
@@ -43,7 +44,7 @@ pub struct FlatcarSpec {
 #[derive(Clone, Debug)]
 pub enum IgnitionSpec {
     /// A public URL, fetched by the node at boot.
-    Url(String),
+    Url(ConfigUrl),
     /// A config to embed, already in JSON.
     Embedded {
         config: Vec<u8>,

@@ -50,8 +50,14 @@ impl Stick {
 fn build(source: &StickSource, base_url: Option<String>) -> Result<Stick> {
     // The payload server stands in for Flatcar's origin everywhere, the
     // offline release's download included.
+    let base_url = match base_url {
+        Some(url) => url
+            .parse()
+            .with_context(|| format!("the payload server's URL {url}"))?,
+        None => source.request.base_url.clone(),
+    };
     let request = Request {
-        base_url: base_url.unwrap_or_else(|| source.request.base_url.clone()),
+        base_url,
         ..source.request.clone()
     };
     let plan = resolve::resolve(&request, &Environment::current(None))

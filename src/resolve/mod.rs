@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail, ensure};
 
 use crate::mirror::{self, Release};
-use crate::model::Sha256Digest;
 use crate::model::component::ComponentId;
 use crate::model::flatcar::{Arch, ArchChoice, Channel, VersionSpec};
+use crate::model::{BaseUrl, ConfigUrl, IpxeUrl, Sha256Digest};
 use crate::plan::spec::{ConfigOrigin, FlatcarSpec, IgnitionSpec, IpxeBinary, Sizes, StickSpec};
 use crate::secrets::{self, Input, Inputs, Origin, Secret, SecretsVolume};
 pub(crate) use k3s::K3sRequest;
@@ -27,7 +27,7 @@ pub struct Request {
     pub channel: Channel,
     pub flatcar_version: VersionSpec,
     pub arch: ArchChoice,
-    pub base_url: String,
+    pub base_url: BaseUrl,
     pub console: String,
     pub ignition: IgnitionRequest,
     pub ssh_key: Option<PathBuf>,
@@ -52,7 +52,7 @@ pub enum IgnitionRequest {
     /// A file to embed (`.ign`/`.json` as is, `.yml`/`.yaml` transpiled).
     File(PathBuf),
     /// A public URL the node fetches at boot.
-    Url(String),
+    Url(ConfigUrl),
 }
 
 /// Secret values from flags, and the env file to read.
@@ -81,7 +81,7 @@ pub struct OfflineRequest {
 pub struct IpxeRequest {
     pub amd64: Option<PathBuf>,
     pub arm64: Option<PathBuf>,
-    pub download: Option<(String, Sha256Digest)>,
+    pub download: Option<(IpxeUrl, Sha256Digest)>,
 }
 
 /// What resolving reads from outside the request, injectable for tests.
@@ -157,7 +157,7 @@ pub(crate) fn resolve(req: &Request, env: &Environment) -> Result<StickSpec> {
         Some(path) => Some(read_ssh_key(path)?),
     };
     let ignition = match &req.ignition {
-        IgnitionRequest::Url(url) => IgnitionSpec::Url(ignition_url(url)?),
+        IgnitionRequest::Url(url) => IgnitionSpec::Url(url.clone()),
         IgnitionRequest::BuiltIn => IgnitionSpec::Embedded {
             config: crate::ignite::DEFAULT_NODE_CONFIG_IGN.as_bytes().to_vec(),
             origin: ConfigOrigin::BuiltIn,
@@ -203,7 +203,7 @@ fn offline_release(req: &Request, o: &OfflineRequest, env: &Environment) -> Resu
     let arch = offline_arch(req)?;
     let dir = mirror_dir(o, env)?;
     let opts = mirror::MirrorOptions {
-        base_url: req.base_url.clone(),
+        base_url: req.base_url.to_string(),
         keyring: o.keyring.clone(),
         ..mirror::MirrorOptions::new()?
     };
@@ -283,16 +283,6 @@ pub(crate) fn read_secrets(flags: &SecretFlags, env: &Environment) -> Result<Sec
     SecretsVolume::from_inputs(&inputs)
 }
 
-/// `--ignition-url` (or `IGN_PATH`): a URL. A file path there is a common
-/// mix-up with `--ignition`, so it gets its own message.
-fn ignition_url(url: &str) -> Result<String> {
-    ensure!(
-        url.contains("://"),
-        "--ignition-url / IGN_PATH {url:?} is not a URL; to embed a config file use --ignition FILE"
-    );
-    Ok(url.to_string())
-}
-
 /// The Ignition config to embed from a file: `.ign`/`.json` as is, YAML
 /// transpiled with `local:` paths relative to its directory.
 pub(crate) fn load_ignition(path: &Path) -> Result<Vec<u8>> {
@@ -347,10 +337,8 @@ fn load_ipxe(req: &Request, env: &Environment) -> Result<Vec<IpxeBinary>> {
                 req.ipxe.amd64.is_none(),
                 "--ipxe-url and --ipxe-efi both name the amd64 binary; pass one"
             );
-            secrets::format::check_url(url, &["http", "https"])
-                .with_context(|| format!("--ipxe-url {url:?}"))?;
             Some(crate::fetch::download_sha256(
-                url,
+                url.as_str(),
                 sha,
                 &env.cache_dir()?.join("ipxe"),
             )?)
@@ -397,7 +385,7 @@ mod tests {
             },
             secrets_size: 16,
             flatcar_version: "4593.2.5".parse().unwrap(),
-            base_url: "https://flatcar.cdn.cncf.io".into(),
+            base_url: BaseUrl::default(),
             console: "ttyS0,115200n8".into(),
             ..Default::default()
         }
