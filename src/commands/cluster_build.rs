@@ -14,10 +14,13 @@ use super::cluster::{node_request, print_warnings};
 use crate::cli::cluster::BuildArgs;
 use crate::cluster::Cluster;
 use crate::cluster::inventory::Role;
+use crate::cluster::stick::NodeStick;
 use crate::image::Image;
+use crate::k3s::VersionSpec;
+use crate::model::component::ComponentId;
 use crate::model::stick::MIB;
 use crate::plan::Plan;
-use crate::resolve::{self, Environment};
+use crate::resolve::{self, Environment, Request};
 use crate::target::image_file::{self, Destination};
 
 /// One node's planned image.
@@ -49,8 +52,12 @@ pub(crate) fn run(args: &BuildArgs) -> Result<()> {
     let mut jobs = Vec::new();
     // Plan warnings by text, with the nodes they concern: said once.
     let mut warnings: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for name in &names {
-        let (request, stick) = node_request(&cluster, w, name)?;
+    let mut nodes = names
+        .iter()
+        .map(|name| node_request(&cluster, w, name))
+        .collect::<Result<Vec<_>>>()?;
+    one_k3s_release(&mut nodes)?;
+    for (name, (request, stick)) in names.iter().zip(nodes) {
         let plan = resolve::resolve(&request, &env)
             .and_then(|spec| Plan::build(&spec))
             .with_context(|| format!("planning the stick of node {name}"))?;
@@ -93,6 +100,30 @@ pub(crate) fn run(args: &BuildArgs) -> Result<()> {
         build_all(&jobs, args.jobs)?;
     }
     print!("{}", summary(&jobs, w.dry_run));
+    Ok(())
+}
+
+/// A k3s channel (`stable`) resolved to its tag once for the whole
+/// cluster: every node pins that release, even if the channel moves while
+/// the sticks are planned. A tag (or a hand pin) is left as it is.
+fn one_k3s_release(nodes: &mut [(Request, NodeStick)]) -> Result<()> {
+    let runs_k3s = |r: &Request| {
+        r.preset_secrets
+            .as_ref()
+            .is_some_and(|s| s.is_enabled(ComponentId::K3s))
+    };
+    // Every node's request names the same release (the inventory's or --k3s-version).
+    let Some(req) = nodes.iter().map(|(r, _)| r).find(|r| runs_k3s(r)) else {
+        return Ok(());
+    };
+    if !matches!(req.k3s.version, VersionSpec::Channel(_)) || req.k3s.sha256.is_some() {
+        return Ok(());
+    }
+    let tag = resolve::k3s::resolve_tag(&req.k3s)
+        .with_context(|| format!("resolving the cluster's k3s channel {}", req.k3s.version))?;
+    for (r, _) in nodes {
+        r.k3s.version = VersionSpec::Tag(tag.clone());
+    }
     Ok(())
 }
 

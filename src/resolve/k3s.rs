@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use crate::fetch::{Fetcher, Progress, RetryPolicy};
 use crate::k3s::pin::{ChannelServerUrl, ReleaseBaseUrl};
-use crate::k3s::{self, K3sSource, VersionSpec};
+use crate::k3s::{self, K3sSource, Tag, VersionSpec};
 use crate::model::Sha256Digest;
 use crate::model::flatcar::Arch;
 use crate::plan::spec::K3sSpec;
@@ -28,12 +28,7 @@ pub struct K3sRequest {
 /// Pins the release for `arches`; `mirror` is the `--offline` mirror
 /// directory, whose verified files the stick then carries.
 pub(crate) fn pin(req: &K3sRequest, arches: &[Arch], mirror: Option<&Path>) -> Result<K3sSpec> {
-    let source = K3sSource {
-        version: req.version.clone(),
-        sha256: req.sha256,
-        base_url: req.base_url.0.clone(),
-        channel_url: req.channel_url.0.clone(),
-    };
+    let source = source(req);
     match mirror {
         None => {
             let pin = match k3s::pin::by_hand(&source, arches)? {
@@ -56,5 +51,20 @@ pub(crate) fn pin(req: &K3sRequest, arches: &[Arch], mirror: Option<&Path>) -> R
                 carried: Some(release),
             })
         }
+    }
+}
+
+/// The tag `req` names: a channel asked of the channel server now, a tag
+/// as given. For callers that pin several sticks to one release.
+pub(crate) fn resolve_tag(req: &K3sRequest) -> Result<Tag> {
+    k3s::pin::resolve_tag(&source(req), &Fetcher::new(Progress::stderr())?)
+}
+
+fn source(req: &K3sRequest) -> K3sSource {
+    K3sSource {
+        version: req.version.clone(),
+        sha256: req.sha256,
+        base_url: req.base_url.0.clone(),
+        channel_url: req.channel_url.0.clone(),
     }
 }
