@@ -29,7 +29,8 @@ pub struct UpdateArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "ignition_url")]
     pub ignition: Option<PathBuf>,
 
-    /// Fetch the Ignition config from this public URL at boot instead.
+    /// Fetch the Ignition config from this public URL at boot instead (http,
+    /// https, tftp, s3 or gs).
     #[arg(long, value_name = "URL")]
     pub ignition_url: Option<ConfigUrl>,
 

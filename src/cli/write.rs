@@ -87,8 +87,8 @@ pub struct WriteArgs {
     )]
     pub ignition: Option<PathBuf>,
 
-    /// Fetch the Ignition config from this public URL at boot instead (nothing
-    /// secret may be in it).
+    /// Fetch the Ignition config from this public URL at boot instead (http,
+    /// https, tftp, s3 or gs; nothing secret may be in it).
     #[arg(long, env = "IGN_PATH", value_name = "URL", help_heading = "Node")]
     pub ignition_url: Option<ConfigUrl>,
 
