@@ -27,6 +27,7 @@ pub mod span;
 pub mod spec2to3;
 pub mod systemd;
 pub mod validate;
+mod validate3;
 pub mod walk;
 pub mod yaml;
 

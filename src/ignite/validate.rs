@@ -20,6 +20,9 @@ pub enum Spec {
 pub fn validate(ctx: &mut Ctx<'_>, cfg: &Json, spec: Spec) {
     let mut v = Validator { ctx, spec };
     v.config(cfg);
+    if spec == Spec::V3 {
+        super::validate3::validate(ctx, cfg);
+    }
 }
 
 struct Validator<'c, 'a> {
@@ -27,14 +30,14 @@ struct Validator<'c, 'a> {
     spec: Spec,
 }
 
-fn arr<'j>(j: &'j Json, key: &str) -> &'j [Json] {
+pub(super) fn arr<'j>(j: &'j Json, key: &str) -> &'j [Json] {
     j.get(key)
         .and_then(Json::as_array)
         .map(Vec::as_slice)
         .unwrap_or(&[])
 }
 
-fn s<'j>(j: &'j Json, key: &str) -> Option<&'j str> {
+pub(super) fn s<'j>(j: &'j Json, key: &str) -> Option<&'j str> {
     j.get(key).and_then(Json::as_str)
 }
 
@@ -273,6 +276,7 @@ impl Validator<'_, '_> {
                 fs
             };
             if let Some(dev) = s(mount, "device")
+                && !(self.spec == Spec::V3 && dev.is_empty())
                 && !dev.starts_with('/')
             {
                 self.err(&format!("{p}.device"), "path not absolute");
@@ -294,6 +298,7 @@ impl Validator<'_, '_> {
         }
         for (i, d) in arr(st, "disks").iter().enumerate() {
             if let Some(dev) = s(d, "device")
+                && !(self.spec == Spec::V3 && dev.is_empty())
                 && !dev.starts_with('/')
             {
                 self.err(&format!("$.storage.disks.{i}.device"), "path not absolute");
