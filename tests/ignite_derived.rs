@@ -2,7 +2,8 @@
 //! source (tests/fixtures/ignite/derived/README.md), not produced by the
 //! tools: every `NAME.yml` there has `NAME.expected.json` (compared exactly,
 //! as JSON values, data URLs included) or `NAME.expected-error.txt`
-//! (`severity line:col message`). `NAME.args` (optional) holds extra
+//! (`severity line:col message`, or `severity - message` for a finding
+//! of the whole file). `NAME.args` (optional) holds extra
 //! arguments, one a line (`-d` / `../files` for cases reading local files).
 
 use std::path::{Path, PathBuf};
@@ -95,7 +96,11 @@ fn every_derived_case_matches() {
             let (pos, msg) = rest.split_once(' ').unwrap();
             let out = ignite(name, &[]);
             let stderr = String::from_utf8_lossy(&out.stderr);
-            let at = format!("--> {name}.yml:{pos}\n");
+            // `-`: a finding of the whole file, with no position (as ct's).
+            let at = match pos {
+                "-" => format!("--> {name}.yml\n"),
+                pos => format!("--> {name}.yml:{pos}\n"),
+            };
             let found = stderr.split("\n\n").any(|block| {
                 block.starts_with(&format!("{severity}: "))
                     && block.contains(msg)
