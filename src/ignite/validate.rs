@@ -328,10 +328,11 @@ impl Validator<'_, '_> {
             }
             let enabled = u.get("enabled").and_then(Json::as_bool) == Some(true)
                 || u.get("enable").and_then(Json::as_bool) == Some(true);
-            if let Some(contents) = s(u, "contents")
+            let contents = s(u, "contents").unwrap_or("");
+            if let Some(options) = self.unit_contents(contents, &format!("{p}.contents"))
                 && enabled
                 && !contents.is_empty()
-                && !systemd::has_install_section(contents)
+                && !systemd::has_install_option(&options)
             {
                 self.warn(
                         &format!("{p}.contents"),
@@ -342,6 +343,7 @@ impl Validator<'_, '_> {
             for (j, d) in arr(u, "dropins").iter().enumerate() {
                 let dp = format!("{p}.dropins.{j}");
                 let dname = s(d, "name").unwrap_or("");
+                self.unit_contents(s(d, "contents").unwrap_or(""), &format!("{dp}.contents"));
                 if systemd_units && !dname.ends_with(".conf") {
                     self.err(
                         &format!("{dp}.name"),
@@ -353,6 +355,15 @@ impl Validator<'_, '_> {
                 }
             }
         }
+    }
+
+    /// Unit or drop-in text as Ignition parses it (`validateUnitContent`,
+    /// flatcar/ignition v2_3/types/unit.go; `ParseUnitContents` in v3):
+    /// its options, or `None` after reporting why it does not parse.
+    fn unit_contents(&mut self, text: &str, path: &str) -> Option<Vec<systemd::UnitOption>> {
+        systemd::parse_unit(text)
+            .map_err(|e| self.err(path, format!("invalid unit content: {e}")))
+            .ok()
     }
 
     fn resource(&mut self, r: &Json, path: &str, source_required: bool) {

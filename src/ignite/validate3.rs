@@ -548,7 +548,8 @@ impl V3<'_, '_> {
                 .find(|t| s(t, "name") == Some(template.as_str()))
                 .and_then(|t| s(t, "contents"))
                 .filter(|c| !c.is_empty());
-            if contents.is_some_and(|c| !super::systemd::has_install_section(c)) {
+            let parsed = contents.and_then(|c| super::systemd::parse_unit(c).ok());
+            if parsed.is_some_and(|o| !super::systemd::has_install_option(&o)) {
                 self.warn(
                     &format!("$.systemd.units.{i}.contents"),
                     &format!(
