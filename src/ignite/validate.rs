@@ -396,7 +396,8 @@ impl Validator<'_, '_> {
             match s(h, "name") {
                 None | Some("") => self.err(&hp, "header name is required"),
                 Some(n) => {
-                    if names.insert(n.to_ascii_lowercase(), ()).is_some() {
+                    // Keyed by the exact name (ignition v3_4/types/headers.go).
+                    if names.insert(n.to_string(), ()).is_some() {
                         self.err(&hp, "duplicate entry defined");
                     }
                 }

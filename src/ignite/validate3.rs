@@ -35,6 +35,7 @@ pub fn validate(ctx: &mut Ctx<'_>, cfg: &Json) {
     }
     v.systemd_paths(cfg);
     v.template_units(cfg);
+    v.duplicates(cfg);
     for (path, r) in resources(cfg) {
         v.resource(r, &path);
     }
@@ -184,6 +185,79 @@ impl V3<'_, '_> {
                     "insecure plaintext HTTP proxy specified for HTTPS resources",
                 ),
                 _ => self.err(&path, "proxies must be http(s)"),
+            }
+        }
+    }
+
+    /// Ignition's `ValidateDups` (config/validate/validate.go:31) over the
+    /// lists not checked in [`super::validate`]: strings are their own key,
+    /// resources are keyed by source, partitions by number or label,
+    /// disks and filesystems by device.
+    fn duplicates(&mut self, cfg: &Json) {
+        let key = |j: &Json| j.as_str().map(str::to_string);
+        let by = |k: &'static str| move |j: &Json| Some(s(j, k).unwrap_or("").to_string());
+        let part = |j: &Json| {
+            Some(match (int(j, "number").unwrap_or(0), s(j, "label")) {
+                (0, Some(l)) => format!("label:{l}"),
+                (0, None) => String::new(),
+                (n, _) => format!("number:{n}"),
+            })
+        };
+        let get = |j: &Json, path: &[&str]| -> Option<Json> {
+            path.iter().try_fold(j, |j, k| j.get(*k)).cloned()
+        };
+        if let Some(ka) = cfg.get("kernelArguments") {
+            for list in ["shouldExist", "shouldNotExist"] {
+                self.dups(arr(ka, list), &format!("$.kernelArguments.{list}"), key);
+            }
+        }
+        if let Some(np) = get(cfg, &["ignition", "proxy"]) {
+            self.dups(arr(&np, "noProxy"), "$.ignition.proxy.noProxy", key);
+        }
+        if let Some(c) = get(cfg, &["ignition", "config"]) {
+            self.dups(arr(&c, "merge"), "$.ignition.config.merge", by("source"));
+        }
+        if let Some(tls) = get(cfg, &["ignition", "security", "tls"]) {
+            let p = "$.ignition.security.tls.certificateAuthorities";
+            self.dups(arr(&tls, "certificateAuthorities"), p, by("source"));
+        }
+        let users = get(cfg, &["passwd", "users"]).unwrap_or(Json::Null);
+        for (i, u) in users.as_array().into_iter().flatten().enumerate() {
+            for list in ["sshAuthorizedKeys", "groups"] {
+                self.dups(arr(u, list), &format!("$.passwd.users.{i}.{list}"), key);
+            }
+        }
+        let Some(st) = cfg.get("storage") else { return };
+        self.dups(arr(st, "disks"), "$.storage.disks", by("device"));
+        self.dups(
+            arr(st, "filesystems"),
+            "$.storage.filesystems",
+            by("device"),
+        );
+        for (i, d) in arr(st, "disks").iter().enumerate() {
+            let p = format!("$.storage.disks.{i}.partitions");
+            self.dups(arr(d, "partitions"), &p, part);
+        }
+        for (i, r) in arr(st, "raid").iter().enumerate() {
+            self.dups(
+                arr(r, "devices"),
+                &format!("$.storage.raid.{i}.devices"),
+                key,
+            );
+        }
+        for (i, l) in arr(st, "luks").iter().enumerate() {
+            let p = format!("$.storage.luks.{i}.openOptions");
+            self.dups(arr(l, "openOptions"), &p, key);
+        }
+    }
+
+    fn dups(&mut self, items: &[Json], path: &str, key: impl Fn(&Json) -> Option<String>) {
+        let mut seen = std::collections::HashSet::new();
+        for (i, item) in items.iter().enumerate() {
+            if let Some(k) = key(item)
+                && !seen.insert(k)
+            {
+                self.err(&format!("{path}.{i}"), "duplicate entry defined");
             }
         }
     }
