@@ -402,6 +402,12 @@ impl V3<'_, '_> {
         if arr(r, "devices").is_empty() {
             self.err(&format!("{p}.devices"), "raid devices required");
         }
+        // Each device is a `Device`, validated as a path (device.go).
+        for (i, d) in arr(r, "devices").iter().enumerate() {
+            if let Some(e) = d.as_str().and_then(path_error) {
+                self.err(&format!("{p}.devices.{i}"), e);
+            }
+        }
     }
 
     /// `Filesystem.Validate` (filesystem.go); the format list and absolute
