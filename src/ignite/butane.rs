@@ -10,7 +10,7 @@ use super::diag::Diagnostic;
 use super::resource;
 use super::systemd;
 use super::walk::{Ctx, Dialect, Field, JMap, STRS, Special, Ty, f, f11, obj_entry};
-use super::yaml::{Node, Value};
+use super::yaml::{Node, Span, Value};
 
 const RESOURCE: Ty = Ty::Custom(resource::resource);
 const ID_NAME: Ty = Ty::Obj(&[f("id", Ty::Int), f("name", Ty::Str)]);
@@ -121,6 +121,29 @@ const FILESYSTEM: &[Field] = &[
     f("with_mount_unit", Ty::Special(Special::Capture)),
 ];
 
+/// Read as Butane's types do (base/v0_5/schema.go:17), then refused when
+/// not empty: the flatcar field filter (config/flatcar/v1_1/translate.go:27).
+const CLEVIS: &[Field] = &[
+    f(
+        "custom",
+        Ty::Obj(&[
+            f("config", Ty::Str),
+            f("needs_network", Ty::Bool),
+            f("pin", Ty::Str),
+        ]),
+    ),
+    f(
+        "tang",
+        Ty::List(&Ty::Obj(&[
+            f("thumbprint", Ty::Str),
+            f("url", Ty::Str),
+            f11("advertisement", Ty::Str),
+        ])),
+    ),
+    f("threshold", Ty::Int),
+    f("tpm2", Ty::Bool),
+];
+
 const LUKS: &[Field] = &[
     f("name", Ty::Str),
     f("device", Ty::Str),
@@ -129,12 +152,7 @@ const LUKS: &[Field] = &[
     f("uuid", Ty::Str),
     f("options", STRS),
     f("wipe_volume", Ty::Bool),
-    f(
-        "clevis",
-        Ty::Special(Special::Refused(
-            "clevis is not supported in this spec version",
-        )),
-    ),
+    f("clevis", Ty::Obj(CLEVIS)),
     f11("discard", Ty::Bool),
     f11("open_options", STRS),
 ];
@@ -220,16 +238,11 @@ pub fn translate(ctx: &mut Ctx<'_>, root: &Node, minor: u8) -> Option<Json> {
         }
     }
     if !mount_units.is_empty() {
-        let systemd = obj_entry(&mut out, "systemd");
-        let units = match systemd.remove("units") {
-            Some(Json::Array(u)) => u,
-            _ => Vec::new(),
-        };
-        mount_units.extend(units);
-        systemd.insert("units".into(), Json::Array(mount_units));
+        merge_units(ctx, &mut out, mount_units);
     }
     drop_zero_partition_numbers(&mut out);
     prune_empty(&mut out);
+    refuse_clevis(ctx, &mut out);
     let version = if minor == 0 { "3.3.0" } else { "3.4.0" };
     obj_entry(&mut out, "ignition").insert("version".into(), Json::String(version.into()));
     Some(Json::Object(out))
@@ -249,6 +262,27 @@ fn drop_zero_partition_numbers(out: &mut JMap) {
             if p.get("number").and_then(Json::as_i64) == Some(0) {
                 p.remove("number");
             }
+        }
+    }
+}
+
+/// The flatcar variants filter `storage.luks.clevis`: an error when it is
+/// not empty after Butane's pruning (config/util/filter.go:97), where a set
+/// `false`/`0`/`""` counts (pointers) and `tang: []` does not.
+fn refuse_clevis(ctx: &mut Ctx<'_>, out: &mut JMap) {
+    let luks = out
+        .get_mut("storage")
+        .and_then(|s| s.get_mut("luks"))
+        .and_then(Json::as_array_mut);
+    for (i, l) in luks.into_iter().flatten().enumerate() {
+        if l.as_object_mut().and_then(|l| l.remove("clevis")).is_some() {
+            let d = ctx.error_at(
+                &format!("$.storage.luks.{i}.clevis"),
+                "clevis is not supported in this spec version",
+            );
+            ctx.diags.push(d.with_help(
+                "Flatcar's Ignition has no clevis support: unlock with `key_file` instead",
+            ));
         }
     }
 }
@@ -274,7 +308,7 @@ fn prune_empty(map: &mut JMap) {
 
 /// `with_mount_unit: true` on `storage.filesystems[i]` → a generated mount
 /// (or swap) unit, placed before the user's units.
-fn mount_unit(ctx: &mut Ctx<'_>, out: &JMap, parent: &str, node: &Node) -> Option<Json> {
+fn mount_unit(ctx: &mut Ctx<'_>, out: &JMap, parent: &str, node: &Node) -> Option<(Json, Span)> {
     let Value::Scalar(s) = &node.value else {
         ctx.type_error(node, "a boolean (true or false)");
         return None;
@@ -330,13 +364,69 @@ fn mount_unit(ctx: &mut Ctx<'_>, out: &JMap, parent: &str, node: &Node) -> Optio
         c.push_str("\n[Install]\nRequiredBy=local-fs.target");
         (format!("{}.mount", systemd::escape_path(&path)), c)
     };
-    let unit_path = format!("$.systemd.units.generated.{name}");
-    ctx.spans.insert(unit_path, node.span);
     let mut unit = JMap::new();
     unit.insert("contents".into(), Json::String(contents));
     unit.insert("enabled".into(), Json::Bool(true));
     unit.insert("name".into(), Json::String(name));
-    Some(Json::Object(unit))
+    Some((Json::Object(unit), node.span))
+}
+
+/// Butane merges the generated units (parent) with the user's (child) as
+/// Ignition merges configs (base/v0_5/translate.go:475, ignition
+/// config/merge/merge.go:283): a user unit of the same name is merged into
+/// the generated one in its place (its set fields win, drop-ins added),
+/// the others follow. Spans move with the units so findings still point
+/// at the user's YAML.
+fn merge_units(ctx: &mut Ctx<'_>, out: &mut JMap, generated: Vec<(Json, Span)>) {
+    let systemd = obj_entry(out, "systemd");
+    let user = match systemd.remove("units") {
+        Some(Json::Array(u)) => u,
+        _ => Vec::new(),
+    };
+    let n = generated.len();
+    let mut moved: Vec<usize> = Vec::with_capacity(user.len());
+    let (mut units, spans): (Vec<Json>, Vec<Span>) = generated.into_iter().unzip();
+    for u in user {
+        let name = u.get("name").and_then(Json::as_str).map(str::to_string);
+        let target = name.as_deref().and_then(|name| {
+            units[..n]
+                .iter()
+                .position(|g| g.get("name").and_then(Json::as_str) == Some(name))
+        });
+        match (target, u) {
+            (Some(j), Json::Object(child)) => {
+                if let Some(Json::Object(parent)) = units.get_mut(j) {
+                    parent.extend(child);
+                }
+                moved.push(j);
+            }
+            (_, u) => {
+                moved.push(units.len());
+                units.push(u);
+            }
+        }
+    }
+    let prefix = "$.systemd.units.";
+    let old: Vec<(String, Span)> = ctx
+        .spans
+        .iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(k, s)| (k.clone(), *s))
+        .collect();
+    for (k, _) in &old {
+        ctx.spans.remove(k);
+    }
+    for (k, span) in old {
+        let rest = &k[prefix.len()..];
+        let (idx, tail) = rest.split_at(rest.find('.').unwrap_or(rest.len()));
+        if let Some(&to) = idx.parse::<usize>().ok().and_then(|i| moved.get(i)) {
+            ctx.spans.insert(format!("{prefix}{to}{tail}"), span);
+        }
+    }
+    for (j, span) in spans.into_iter().enumerate() {
+        ctx.spans.entry(format!("{prefix}{j}")).or_insert(span);
+    }
+    systemd.insert("units".into(), Json::Array(units));
 }
 
 /// Follows a `$.a.b.0` path in the output.
@@ -408,7 +498,8 @@ fn trees(ctx: &mut Ctx<'_>, out: &mut JMap, node: &Node) {
             continue;
         }
         for (rel, kind) in found {
-            let dest = format!("{}/{}", prefix.trim_end_matches('/'), rel);
+            // slashpath.Join (translate.go:354) cleans the joined path.
+            let dest = super::validate3::clean(&format!("{prefix}/{rel}"));
             match kind {
                 TreeEntry::File { exec } => {
                     // Through the files directory again: confined and bounded.
@@ -416,15 +507,22 @@ fn trees(ctx: &mut Ctx<'_>, out: &mut JMap, node: &Node) {
                         continue;
                     };
                     ctx.note_embedded(&data, &format!("tree:{dest}"));
-                    let enc = super::dataurl::shortest(&data, None);
-                    let mut contents = JMap::new();
-                    contents.insert("compression".into(), Json::String(enc.compression));
-                    contents.insert("source".into(), Json::String(enc.url));
                     index.fill(ctx, out, "files", &dest, span, |m| {
-                        if m.contains_key("contents") {
+                        // Only a set `source` conflicts; an explicit
+                        // `compression` says the file is compressed already.
+                        let mut contents = match m.remove("contents") {
+                            Some(Json::Object(c)) => c,
+                            _ => JMap::new(),
+                        };
+                        if contents.get("source").is_some() {
+                            m.insert("contents".into(), Json::Object(contents));
                             return false;
                         }
-                        m.insert("contents".into(), Json::Object(contents.clone()));
+                        let user = contents.get("compression").and_then(Json::as_str);
+                        let enc = super::dataurl::shortest(&data, user);
+                        contents.insert("compression".into(), Json::String(enc.compression));
+                        contents.insert("source".into(), Json::String(enc.url));
+                        m.insert("contents".into(), Json::Object(contents));
                         m.entry("mode")
                             .or_insert(Json::from(if exec { 0o755 } else { 0o644 }));
                         true
@@ -451,29 +549,36 @@ fn trees(ctx: &mut Ctx<'_>, out: &mut JMap, node: &Node) {
     }
 }
 
-/// Positions of `storage.files` / `storage.links` entries by path.
+/// Positions of `storage.files` / `storage.links` entries by path, and the
+/// directories' paths (Butane's `nodeTracker`, base/v0_5/util.go:28).
 #[derive(Default)]
 struct TreeIndex {
     built: bool,
     files: FxHashMap<String, usize>,
     links: FxHashMap<String, usize>,
+    dirs: FxHashMap<String, usize>,
 }
 
 impl TreeIndex {
-    /// Fills the explicit entry for `dest` in `storage.<list>`, or appends one.
+    /// Fills the explicit entry for `dest` in `storage.<list>`, or appends
+    /// one; a node of another type at `dest` is an error (translate.go:366).
     fn fill(
         &mut self,
         ctx: &mut Ctx<'_>,
         out: &mut JMap,
         list: &str,
         dest: &str,
-        span: super::yaml::Span,
+        span: Span,
         fill: impl Fn(&mut JMap) -> bool,
     ) {
         let storage = obj_entry(out, "storage");
         if !self.built {
             self.built = true;
-            for (name, map) in [("files", &mut self.files), ("links", &mut self.links)] {
+            for (name, map) in [
+                ("files", &mut self.files),
+                ("links", &mut self.links),
+                ("directories", &mut self.dirs),
+            ] {
                 if let Some(Json::Array(arr)) = storage.get(name) {
                     for (i, n) in arr.iter().enumerate() {
                         if let Some(p) = n.get("path").and_then(Json::as_str) {
@@ -483,10 +588,16 @@ impl TreeIndex {
                 }
             }
         }
-        let map = if list == "files" {
-            &mut self.files
+        let exists = |ctx: &mut Ctx<'_>| {
+            ctx.diags.error(
+                format!("matching filesystem node has existing contents or different type: {dest}"),
+                span,
+            );
+        };
+        let (map, others) = if list == "files" {
+            (&mut self.files, [&self.links, &self.dirs])
         } else {
-            &mut self.links
+            (&mut self.links, [&self.files, &self.dirs])
         };
         let arr = storage
             .entry(list.to_string())
@@ -494,14 +605,12 @@ impl TreeIndex {
         let Json::Array(arr) = arr else { return };
         if let Some(Json::Object(m)) = map.get(dest).and_then(|&i| arr.get_mut(i)) {
             if !fill(m) {
-                ctx.diags.error(
-                    format!(
-                        "matching filesystem node has existing contents or different type: {dest}"
-                    ),
-                    span,
-                );
+                exists(ctx);
             }
             return;
+        }
+        if others.iter().any(|o| o.contains_key(dest)) {
+            return exists(ctx);
         }
         let mut m = JMap::new();
         m.insert("path".into(), Json::String(dest.to_string()));
@@ -576,7 +685,7 @@ pub fn read_version(ctx: &mut Ctx<'_>, root: &Node) -> Option<u8> {
     let Some(version) = entries.iter().find(|e| e.key == "version") else {
         ctx.diags.push(
             Diagnostic::error(
-                "error parsing version; must be specified",
+                "error parsing version; must be a valid semver",
                 Some(variant.key_span),
             )
             .with_help(
@@ -589,6 +698,19 @@ pub fn read_version(ctx: &mut Ctx<'_>, root: &Node) -> Option<u8> {
     match v.as_str() {
         "1.0.0" => Some(0),
         "1.1.0" => Some(1),
+        // config/config.go:166: go-semver refuses it before any translator is looked up.
+        v if super::clc_sugar::Semver::parse(v).is_err() => {
+            ctx.diags.push(
+                Diagnostic::error(
+                    "error parsing version; must be a valid semver",
+                    Some(version.value.span),
+                )
+                .with_help(
+                    "write `version: 1.0.0` (Ignition 3.3.0) or `version: 1.1.0` (Ignition 3.4.0)",
+                ),
+            );
+            None
+        }
         _ => {
             ctx.diags.push(
                 Diagnostic::error(

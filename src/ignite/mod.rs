@@ -27,6 +27,7 @@ pub mod span;
 pub mod spec2to3;
 pub mod systemd;
 pub mod validate;
+mod validate3;
 pub mod walk;
 pub mod yaml;
 
@@ -263,6 +264,13 @@ fn translate(source: &str, opts: &Options, diags: &mut Diagnostics) -> Option<(J
         finish(ctx, out, diags)
     } else {
         let mut ctx = Ctx::new(Dialect::Clc, files_dir);
+        if no_document(source) {
+            // ct config/config.go:49: a zero YAML node is a warning.
+            ctx.diags.push(
+                Diagnostic::warning("Configuration is empty", None)
+                    .with_help("an empty config boots a node with nothing configured; pass --no-strict if that is meant"),
+            );
+        }
         let out = clc::translate(&mut ctx, &root).and_then(|json| {
             validate::validate(&mut ctx, &json, validate::Spec::V2);
             secrets_check(&mut ctx, &json);
@@ -277,6 +285,16 @@ fn translate(source: &str, opts: &Options, diags: &mut Diagnostics) -> Option<(J
         });
         finish(ctx, out, diags)
     }
+}
+
+/// Whether the text holds no YAML document at all (blank lines and comments
+/// only), which go-yaml v3 leaves as a zero node. `---` or `null` is a
+/// document.
+fn no_document(source: &str) -> bool {
+    source.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#')
+    })
 }
 
 fn finish(

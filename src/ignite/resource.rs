@@ -99,7 +99,20 @@ fn check_child_config(ctx: &mut Ctx<'_>, data: &[u8], span: Span, path: &str) {
         .and_then(|i| i.get("version"))
         .and_then(Json::as_str)
         .unwrap_or("");
-    if version != want {
+    // base/v0_5/util.go:133: only a parsed version other than the output's
+    // skips the child's validation; an unparsable one is an error of it.
+    let parsed = super::clc_sugar::Semver::parse(version).is_ok();
+    if !parsed {
+        ctx.diags.push(
+            Diagnostic::error(
+                "in the child config at $.ignition.version: invalid config version (couldn't parse)",
+                Some(span),
+            )
+            .with_path(path)
+            .with_help(format!("give the child `\"version\": \"{want}\"`")),
+        );
+    }
+    if parsed && version != want {
         ctx.diags.push(
             Diagnostic::warning(
                 format!("the child config has Ignition version \"{version}\", not {want}: skipping its validation"),

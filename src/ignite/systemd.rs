@@ -43,14 +43,134 @@ pub fn valid_unit_name(name: &str) -> bool {
         .any(|s| name.len() > s.len() && name.ends_with(s))
 }
 
-/// Whether unit text has an `[Install]` section (so `enabled` does something).
-pub fn has_install_section(contents: &str) -> bool {
-    contents.lines().any(|l| l.trim() == "[Install]")
+/// Whether parsed unit options include one in `[Install]` (so `enabled`
+/// does something): Ignition looks for an option, not a section header
+/// (config/shared/validations/unit.go).
+pub fn has_install_option(options: &[UnitOption]) -> bool {
+    options.iter().any(|o| o.section == "Install")
+}
+
+/// One `Name=value` line of a unit, by section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitOption {
+    pub section: String,
+    pub name: String,
+}
+
+/// Unit text as go-systemd's `unit.Deserialize` (v22 unit/deserialize.go,
+/// the parser Ignition validates units and drop-ins with) reads it: text
+/// before the first `[` is skipped, `#`/`;` lines are comments (continued
+/// by a final `\`), values continue over lines ending in `\`. The error is
+/// go-systemd's text. Its 2048-byte line limit depends on bufio's buffer
+/// fill and is not reproduced.
+pub fn parse_unit(text: &str) -> Result<Vec<UnitOption>, String> {
+    let mut opts = Vec::new();
+    let mut rest = text;
+    let mut section: Option<String> = None;
+    loop {
+        let Some(c) = rest.chars().next() else {
+            return Ok(opts);
+        };
+        let after = &rest[c.len_utf8()..];
+        if c == '[' {
+            let end = after.find(']').ok_or("unable to find end of section")?;
+            let name = &after[..end];
+            let (garbage, next) = to_eol(&after[end + 1..]);
+            if !garbage.trim().is_empty() {
+                return Err(format!(
+                    "found garbage after section name {name}: {:?}",
+                    garbage.trim()
+                ));
+            }
+            section = Some(name.to_string());
+            rest = next;
+        } else if c == '#' || c == ';' {
+            rest = skip_comment(after);
+        } else if section.is_none() || c.is_whitespace() {
+            rest = after;
+        } else {
+            let eq = rest.find(['=', '\n', '\r']).ok_or("EOF")?;
+            if rest.as_bytes()[eq] != b'=' {
+                return Err("unexpected newline encountered while parsing option name".into());
+            }
+            opts.push(UnitOption {
+                section: section.clone().unwrap_or_default(),
+                name: rest[..eq].trim().to_string(),
+            });
+            rest = skip_value(&rest[eq + 1..]);
+        }
+    }
+}
+
+/// go-systemd's `toEOL`: the line (without `\r\n`) and what follows.
+fn to_eol(s: &str) -> (&str, &str) {
+    let (line, rest) = match s.find('\n') {
+        Some(i) => (&s[..i], &s[i + 1..]),
+        None => (s, ""),
+    };
+    (line.strip_suffix('\r').unwrap_or(line), rest)
+}
+
+fn skip_comment(mut s: &str) -> &str {
+    loop {
+        let (line, rest) = to_eol(s);
+        s = rest;
+        let line = line.strip_suffix(' ').unwrap_or(line);
+        if !line.ends_with('\\') || s.is_empty() {
+            return s;
+        }
+    }
+}
+
+fn skip_value(mut s: &str) -> &str {
+    loop {
+        let (line, rest) = to_eol(s);
+        s = rest;
+        if line.trim().is_empty() || !line.ends_with('\\') || s.is_empty() {
+            return s;
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(text: &str) -> Result<Vec<String>, String> {
+        parse_unit(text).map(|o| {
+            o.into_iter()
+                .map(|o| format!("{}.{}", o.section, o.name))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn parses_like_go_systemd() {
+        assert_eq!(
+            names(
+                "junk before\n[Unit]\nA = 1\n# c \\\n still comment\nB=x \\\n  y\n[Install]\nWantedBy=m\n"
+            ),
+            Ok(vec![
+                "Unit.A".into(),
+                "Unit.B".into(),
+                "Install.WantedBy".into()
+            ])
+        );
+        assert_eq!(names("[Unit"), Err("unable to find end of section".into()));
+        assert!(
+            names("[Unit] x\n")
+                .unwrap_err()
+                .starts_with("found garbage")
+        );
+        assert_eq!(
+            names("[Service]\nExecStart\n"),
+            Err("unexpected newline encountered while parsing option name".into())
+        );
+        assert_eq!(names("[Service]\nExecStart"), Err("EOF".into()));
+        // An empty [Install] section has no option in it.
+        assert!(!has_install_option(&parse_unit("[Install]\n").unwrap()));
+        assert_eq!(names(""), Ok(vec![]));
+    }
 
     #[test]
     fn escapes_like_systemd() {
@@ -76,7 +196,8 @@ mod tests {
 
     #[test]
     fn install_section() {
-        assert!(has_install_section("[Unit]\n\n[Install]\nWantedBy=x\n"));
-        assert!(!has_install_section("[Service]\nExecStart=/bin/true\n"));
+        let has = |t: &str| has_install_option(&parse_unit(t).unwrap());
+        assert!(has("[Unit]\n\n[Install]\nWantedBy=x\n"));
+        assert!(!has("[Service]\nExecStart=/bin/true\n"));
     }
 }

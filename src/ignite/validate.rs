@@ -20,6 +20,9 @@ pub enum Spec {
 pub fn validate(ctx: &mut Ctx<'_>, cfg: &Json, spec: Spec) {
     let mut v = Validator { ctx, spec };
     v.config(cfg);
+    if spec == Spec::V3 {
+        super::validate3::validate(ctx, cfg);
+    }
 }
 
 struct Validator<'c, 'a> {
@@ -27,14 +30,14 @@ struct Validator<'c, 'a> {
     spec: Spec,
 }
 
-fn arr<'j>(j: &'j Json, key: &str) -> &'j [Json] {
+pub(super) fn arr<'j>(j: &'j Json, key: &str) -> &'j [Json] {
     j.get(key)
         .and_then(Json::as_array)
         .map(Vec::as_slice)
         .unwrap_or(&[])
 }
 
-fn s<'j>(j: &'j Json, key: &str) -> Option<&'j str> {
+pub(super) fn s<'j>(j: &'j Json, key: &str) -> Option<&'j str> {
     j.get(key).and_then(Json::as_str)
 }
 
@@ -273,6 +276,7 @@ impl Validator<'_, '_> {
                 fs
             };
             if let Some(dev) = s(mount, "device")
+                && !(self.spec == Spec::V3 && dev.is_empty())
                 && !dev.starts_with('/')
             {
                 self.err(&format!("{p}.device"), "path not absolute");
@@ -294,6 +298,7 @@ impl Validator<'_, '_> {
         }
         for (i, d) in arr(st, "disks").iter().enumerate() {
             if let Some(dev) = s(d, "device")
+                && !(self.spec == Spec::V3 && dev.is_empty())
                 && !dev.starts_with('/')
             {
                 self.err(&format!("$.storage.disks.{i}.device"), "path not absolute");
@@ -323,10 +328,11 @@ impl Validator<'_, '_> {
             }
             let enabled = u.get("enabled").and_then(Json::as_bool) == Some(true)
                 || u.get("enable").and_then(Json::as_bool) == Some(true);
-            if let Some(contents) = s(u, "contents")
+            let contents = s(u, "contents").unwrap_or("");
+            if let Some(options) = self.unit_contents(contents, &format!("{p}.contents"))
                 && enabled
                 && !contents.is_empty()
-                && !systemd::has_install_section(contents)
+                && !systemd::has_install_option(&options)
             {
                 self.warn(
                         &format!("{p}.contents"),
@@ -337,6 +343,7 @@ impl Validator<'_, '_> {
             for (j, d) in arr(u, "dropins").iter().enumerate() {
                 let dp = format!("{p}.dropins.{j}");
                 let dname = s(d, "name").unwrap_or("");
+                self.unit_contents(s(d, "contents").unwrap_or(""), &format!("{dp}.contents"));
                 if systemd_units && !dname.ends_with(".conf") {
                     self.err(
                         &format!("{dp}.name"),
@@ -348,6 +355,15 @@ impl Validator<'_, '_> {
                 }
             }
         }
+    }
+
+    /// Unit or drop-in text as Ignition parses it (`validateUnitContent`,
+    /// flatcar/ignition v2_3/types/unit.go; `ParseUnitContents` in v3):
+    /// its options, or `None` after reporting why it does not parse.
+    fn unit_contents(&mut self, text: &str, path: &str) -> Option<Vec<systemd::UnitOption>> {
+        systemd::parse_unit(text)
+            .map_err(|e| self.err(path, format!("invalid unit content: {e}")))
+            .ok()
     }
 
     fn resource(&mut self, r: &Json, path: &str, source_required: bool) {
@@ -380,7 +396,8 @@ impl Validator<'_, '_> {
             match s(h, "name") {
                 None | Some("") => self.err(&hp, "header name is required"),
                 Some(n) => {
-                    if names.insert(n.to_ascii_lowercase(), ()).is_some() {
+                    // Keyed by the exact name (ignition v3_4/types/headers.go).
+                    if names.insert(n.to_string(), ()).is_some() {
                         self.err(&hp, "duplicate entry defined");
                     }
                 }

@@ -52,8 +52,6 @@ pub enum Special {
     /// A key kept for a later pass (captured, not emitted): `trees`,
     /// `with_mount_unit`, CLC sugar sections.
     Capture,
-    /// A key the dialect refuses with this message.
-    Refused(&'static str),
 }
 
 /// One key of a mapping.
@@ -227,7 +225,8 @@ impl<'a> Ctx<'a> {
                 Some(Json::Array(out))
             }
             Ty::Obj(fields) => self.object(node, fields, path).map(Json::Object),
-            Ty::Special(sp) => self.special(*sp, node),
+            // Handled in `object`, where the sibling keys are known.
+            Ty::Special(Special::ContentsLocal | Special::KeysLocal | Special::Capture) => None,
             Ty::Custom(handler) => handler(self, node, path),
         }
     }
@@ -410,17 +409,6 @@ impl<'a> Ctx<'a> {
                 Some(help) => d.with_help(help),
                 None => d,
             });
-        }
-    }
-
-    fn special(&mut self, sp: Special, node: &Node) -> Option<Json> {
-        match sp {
-            Special::Refused(msg) => {
-                self.diags.error(msg, node.span);
-                None
-            }
-            // Handled in `object`, where the sibling keys are known.
-            Special::ContentsLocal | Special::KeysLocal | Special::Capture => None,
         }
     }
 
