@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use mkstick::fetch::{self, Fetcher, Progress, RetryPolicy, Sha256Digest};
 use mkstick::mirror::{self, Arch, Channel, MirrorOptions, Release, VersionSpec};
+use pgp::crypto::hash::HashAlgorithm;
 use support::fixture::{Fixture, INITRD, KERNEL, VERSION, random_bytes};
+use support::keys::TestKey;
 use support::server::{Server, Special};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
@@ -584,4 +586,171 @@ fn an_unsupported_base_url_fails_at_once() {
     fails_fast(started);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("file: scheme"), "{}", stderr(&out));
+}
+
+// --- Rollback: a genuinely signed older release under a newer name ---------
+
+/// Day `major` of Flatcar's numbering (days since 2013-07-01), Unix seconds.
+fn flatcar_day(major: u32) -> u32 {
+    1_372_636_800 + major * 86_400
+}
+
+/// Re-keys the fixture with a key whose signing subkey is ten years old and
+/// signs the served kernel and initrd as made at `kernel_at` and `initrd_at`
+/// (the real key could have signed any release of the last years).
+fn sign_release_at(fx: &mut Fixture, seed: u64, kernel_at: u32, initrd_at: u32) {
+    let mut key = TestKey::generate(seed, 10 * 365 * 86_400);
+    let release = fx.release();
+    let (kernel, initrd) = (fx.kernel.clone(), fx.initrd.clone());
+    let sign = |key: &mut TestKey, data: &[u8], at| key.sign_at(data, HashAlgorithm::Sha512, at);
+    fs::write(
+        release.join("flatcar_production_image.vmlinuz.sig"),
+        sign(&mut key, &kernel, kernel_at),
+    )
+    .unwrap();
+    fs::write(
+        release.join(format!("{INITRD}.sig")),
+        sign(&mut key, &initrd, initrd_at),
+    )
+    .unwrap();
+    let version_txt = fs::read(release.join("version.txt")).unwrap();
+    fs::write(release.join("version.txt.sig"), key.sign(&version_txt)).unwrap();
+    fs::write(fx.keyring(), key.armored_public()).unwrap();
+    fx.key = key;
+}
+
+/// `mkstick mirror DIR --version VERSION` against `server`.
+fn mkstick_mirror(fx: &Fixture, server: &Server) -> Output {
+    Command::new(BIN)
+        .arg("mirror")
+        .arg(fx.mirror())
+        .args(["--base-url", &server.base, "--version", VERSION])
+        .arg("--keyring")
+        .arg(fx.keyring())
+        .env("MKSTICK_TEST_SIGNING_FINGERPRINT", fx.fingerprint())
+        .output()
+        .unwrap()
+}
+
+/// 4081.2.0's day (2024-09-02): an older stable release, served as 4593.2.5.
+const OLD_DAY: u32 = 4081;
+
+#[test]
+fn mirror_refuses_a_release_signed_before_its_version_existed() {
+    let mut fx = Fixture::new(60);
+    let old = flatcar_day(OLD_DAY) + 3600;
+    sign_release_at(&mut fx, 60, old, old + 60);
+    let server = Server::start(&fx.cdn());
+    let out = mkstick_mirror(&fx, &server);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("refusing http://")
+            && err.contains(KERNEL)
+            && err.contains("its signature was made on 2024-09-02")
+            && err.contains(&format!(
+                "version {VERSION} allows no signature before 2026-01-26"
+            )),
+        "names the file, the signature's date and the earliest allowed: {err}"
+    );
+    assert!(!fx.mirrored(KERNEL).exists(), "nothing is kept");
+    assert!(server.gets(KERNEL).is_empty(), "refused before downloading");
+}
+
+#[test]
+fn offline_writes_refuse_a_rolled_back_release() {
+    let mut fx = Fixture::new(61);
+    let old = flatcar_day(OLD_DAY) + 3600;
+    sign_release_at(&mut fx, 61, old, old + 60);
+    let server = Server::start(&fx.cdn());
+    // Downloaded while writing the stick.
+    let out = mkstick_offline(&fx, &server.base, "a.img");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(KERNEL) && err.contains("made on 2024-09-02"),
+        "{err}"
+    );
+    assert!(!fx.dir.path().join("a.img").exists());
+    assert!(!fx.mirrored(KERNEL).exists());
+
+    // Already in the mirror: a good release is mirrored, then the mirror's
+    // files and signatures are swapped for the older release's.
+    let now = support::keys::now();
+    sign_release_at(&mut fx, 62, now, now);
+    let out = mkstick_offline(&fx, &server.base, "b.img");
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (name, sig, data) in [
+        (KERNEL, "flatcar_production_image.vmlinuz.sig", &fx.kernel),
+        (
+            INITRD,
+            "flatcar_production_pxe_image.cpio.gz.sig",
+            &fx.initrd,
+        ),
+    ] {
+        let signed = fx.key.sign_at(data, HashAlgorithm::Sha512, old);
+        fs::write(fx.mirrored(sig), &signed).unwrap();
+        fs::write(fx.release().join(sig), &signed).unwrap();
+        assert!(fx.mirrored(name).exists());
+    }
+    // The mirror's copy is refused, and so is the server's.
+    let out = mkstick_offline(&fx, &server.base, "c.img");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "refusing mirror/stable/amd64-usr/{VERSION}/{KERNEL}: its signature was made on \
+             2024-09-02"
+        )) && err.contains(&format!("refusing {}", server.base)),
+        "{err}"
+    );
+    assert!(!fx.dir.path().join("c.img").exists());
+}
+
+#[test]
+fn a_kernel_and_an_initrd_from_different_releases_are_refused() {
+    let mut fx = Fixture::new(63);
+    let day = flatcar_day(4593);
+    sign_release_at(&mut fx, 63, day + 3600, day + 3600 + 30 * 86_400);
+    let server = Server::start(&fx.cdn());
+    let msg = format!("{:#}", ensure(&fx, &server.base).unwrap_err());
+    assert!(
+        msg.contains(KERNEL)
+            && msg.contains(INITRD)
+            && msg.contains("made on 2026-01-27 and 2026-02-26, 30 days apart"),
+        "{msg}"
+    );
+    let out = mkstick_offline(&fx, &server.base, "a.img");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("30 days apart"), "{err}");
+    assert!(!fx.dir.path().join("a.img").exists());
+    // The mismatched copies are not kept: a fixed mirror is downloaded again.
+    assert!(!fx.mirrored(KERNEL).exists() && !fx.mirrored(INITRD).exists());
+}
+
+#[test]
+fn a_release_signed_on_its_day_passes_and_shows_its_dates() {
+    let mut fx = Fixture::new(64);
+    // Half a day before day 4593: within the slack for clocks and zones.
+    let day = flatcar_day(4593) - 43_200;
+    sign_release_at(&mut fx, 64, day, day + 300);
+    let server = Server::start(&fx.cdn());
+    let out = mkstick_mirror(&fx, &server);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "kernel signed 2026-01-26, initrd signed 2026-01-26 ({VERSION} allows signatures \
+             from 2026-01-26)"
+        )),
+        "{err}"
+    );
+    let release = open(&fx, &exact()).unwrap();
+    assert_eq!(
+        (release.signed.kernel, release.signed.initrd),
+        (day, day + 300)
+    );
+    let out = mkstick_offline(&fx, "http://127.0.0.1:9", "a.img");
+    assert!(out.status.success(), "{}", stderr(&out));
 }

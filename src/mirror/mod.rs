@@ -17,6 +17,7 @@ pub mod keyring;
 pub mod layout;
 mod local;
 pub mod manifest;
+mod rollback;
 mod signature;
 mod verify;
 
@@ -71,6 +72,72 @@ pub struct Release {
     pub kernel: VerifiedFile,
     /// `flatcar_production_pxe_image.cpio.gz`
     pub initrd: VerifiedFile,
+    /// When their signatures were made: checked against the version and
+    /// each other (see [`rollback`]).
+    pub signed: SignatureDates,
+}
+
+/// When the kernel's and the initrd's signatures were made (Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignatureDates {
+    pub kernel: u32,
+    pub initrd: u32,
+}
+
+impl SignatureDates {
+    /// The dates of a kernel and an initrd signed for one release, refused
+    /// when they are too far apart for that.
+    fn of_pair(kernel: (&Path, Option<u32>), initrd: (&Path, Option<u32>)) -> Result<Self> {
+        let at = |(path, at): (&Path, Option<u32>)| {
+            at.with_context(|| format!("{}: its signature carries no date", path.display()))
+        };
+        let dates = Self {
+            kernel: at(kernel)?,
+            initrd: at(initrd)?,
+        };
+        let (k, i) = (
+            kernel.0.display().to_string(),
+            initrd.0.display().to_string(),
+        );
+        rollback::check_pair(
+            rollback::SignedAt {
+                file: &k,
+                at: dates.kernel,
+            },
+            rollback::SignedAt {
+                file: &i,
+                at: dates.initrd,
+            },
+        )?;
+        Ok(dates)
+    }
+
+    /// [`Self::of_pair`] for files just mirrored: a mismatched pair is
+    /// removed, since each file verifies alone and a later run would keep
+    /// them; a fixed mirror is then downloaded again.
+    fn of_mirrored_pair(
+        kernel: (&VerifiedFile, Option<u32>),
+        initrd: (&VerifiedFile, Option<u32>),
+    ) -> Result<Self> {
+        Self::of_pair((&kernel.0.path, kernel.1), (&initrd.0.path, initrd.1)).or_else(|e| {
+            for f in [kernel.0, initrd.0] {
+                fs::remove_file(&f.path)
+                    .with_context(|| format!("removing {}", f.path.display()))?;
+            }
+            Err(e.context("both files were removed from the mirror"))
+        })
+    }
+
+    /// `kernel signed 2026-01-28, initrd signed 2026-01-28 (4593.2.5 allows
+    /// signatures from 2026-01-26)`, for progress lines.
+    fn describe(&self, version: &Version) -> String {
+        format!(
+            "kernel signed {}, initrd signed {} ({version} allows signatures from {})",
+            keyring::date(self.kernel),
+            keyring::date(self.initrd),
+            keyring::date(u32::try_from(rollback::earliest(version)).unwrap_or(u32::MAX))
+        )
+    }
 }
 
 /// One file of a release, as checked on disk.
@@ -144,17 +211,23 @@ impl Release {
             manifest.version
         );
         let keyring = load_keyring(dir, opts, None)?;
-        let check = |name: &str| -> Result<VerifiedFile> {
-            let (file, _) = verify::release_file(&release_dir, name, &keyring, limit_for(name))
-                .with_context(|| format!("{hint} to replace it"))?
-                .with_context(|| {
-                    format!("{} is missing; {hint}", release_dir.join(name).display())
-                })?;
-            Ok(file)
+        let check = |name: &str| -> Result<(VerifiedFile, Option<u32>)> {
+            let (file, record) =
+                verify::release_file(&release_dir, name, &id.version, &keyring, limit_for(name))
+                    .with_context(|| format!("{hint} to replace it"))?
+                    .with_context(|| {
+                        format!("{} is missing; {hint}", release_dir.join(name).display())
+                    })?;
+            Ok((file, record.signed_at))
         };
+        let (kernel, kernel_at) = check(KERNEL)?;
+        let (initrd, initrd_at) = check(INITRD)?;
+        let signed = SignatureDates::of_pair((&kernel.path, kernel_at), (&initrd.path, initrd_at))
+            .with_context(|| format!("{hint} to replace them"))?;
         Ok(Release {
-            kernel: check(KERNEL)?,
-            initrd: check(INITRD)?,
+            kernel,
+            initrd,
+            signed,
             channel,
             arch,
             version: id.version.clone(),
@@ -256,7 +329,7 @@ pub fn ensure(
             verify::version_txt(&release_dir, &id.version, &keyring)
                 .map(|r| r.map(|record| (release_dir.join(name), record)))
         } else {
-            verify::release_file(&release_dir, name, &keyring, limit_for(name))
+            verify::release_file(&release_dir, name, &id.version, &keyring, limit_for(name))
                 .map(|r| r.map(|(file, record)| (file.path, record)))
         };
         let record = match on_disk {
@@ -272,11 +345,14 @@ pub fn ensure(
                 session.fetch(name)?
             }
         };
-        files.push(VerifiedFile {
-            path: release_dir.join(name),
-            size: record.size,
-            sha256: record.sha256,
-        });
+        files.push((
+            VerifiedFile {
+                path: release_dir.join(name),
+                size: record.size,
+                sha256: record.sha256,
+            },
+            record.signed_at,
+        ));
         manifest.files.insert(name.to_owned(), record);
         manifest.save(&release_dir)?;
     }
@@ -284,20 +360,27 @@ pub fn ensure(
     if *version == VersionSpec::Current {
         point_current_at(dir, &id)?;
     }
-    let [kernel, initrd, _] = <[VerifiedFile; 3]>::try_from(files)
-        .unwrap_or_else(|_| unreachable!("one record per file"));
+    let [(kernel, kernel_at), (initrd, initrd_at), _] =
+        <[(VerifiedFile, Option<u32>); 3]>::try_from(files)
+            .unwrap_or_else(|_| unreachable!("one record per file"));
+    let signed = SignatureDates::of_mirrored_pair((&kernel, kernel_at), (&initrd, initrd_at))?;
     let release = Release {
         kernel,
         initrd,
+        signed,
         channel,
         arch,
         version: id.version.clone(),
         dir: release_dir.clone(),
     };
+    let dates = signed.describe(&id.version);
     opts.progress.println(&if fetched == 0 {
-        format!("{id}: already mirrored and verified, nothing downloaded")
+        format!("{id}: already mirrored and verified, nothing downloaded; {dates}")
     } else {
-        format!("{id}: mirrored and verified in {}", release_dir.display())
+        format!(
+            "{id}: mirrored and verified in {}; {dates}",
+            release_dir.display()
+        )
     });
     Ok(release)
 }
@@ -342,6 +425,15 @@ impl Session<'_> {
         let signer = keyring
             .signer_for(sig.signature())
             .with_context(|| format!("refusing {url}: its signature {sig_name} is not trusted"))?;
+        // Before downloading: a rolled-back release fails at once.
+        let signed_at = verify::signed_at(&sig)?;
+        rollback::check_date(
+            &self.id.version,
+            rollback::SignedAt {
+                file: &url,
+                at: signed_at,
+            },
+        )?;
 
         // One pass: SHA-256 for the record, the signature's own hash (which is
         // the SHA-512 for DIGESTS when the signature uses SHA-512), and a
@@ -387,7 +479,7 @@ impl Session<'_> {
         self.opts.progress.println(&format!(
             "verified {name}: {size} bytes in {secs:.1} s ({:.0} MB/s), signed {} by subkey {}{}",
             size as f64 / secs.max(1e-6) / 1e6,
-            keyring::date(sig.signature().created().map(|t| t.as_secs()).unwrap_or(0)),
+            keyring::date(signed_at),
             signer.fingerprint,
             if sha512.is_some() {
                 ", SHA-512 matches DIGESTS"
@@ -401,7 +493,7 @@ impl Session<'_> {
             sha512,
             signature: Some(sig_name),
             signed_by: Some(signer.fingerprint.to_string()),
-            signed_at: sig.signature().created().map(|t| t.as_secs()),
+            signed_at: Some(signed_at),
         })
     }
 
