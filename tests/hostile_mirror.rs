@@ -75,11 +75,15 @@ fn mkfifo(path: &Path) {
 
 /// `mkstick --offline` as in tests/offline.rs.
 fn mkstick_offline(fx: &Fixture, base_url: &str, image: &str) -> Output {
+    offline_command(fx, base_url, image).output().unwrap()
+}
+
+fn offline_command(fx: &Fixture, base_url: &str, image: &str) -> Command {
     let dir = fx.dir.path();
     fs::write(dir.join("node.ign"), r#"{"ignition":{"version":"3.3.0"}}"#).unwrap();
     let ipxe = Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-deps/ipxe/ipxe-amd64.efi");
-    Command::new(BIN)
-        .env_clear()
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
         .env("MKSTICK_TEST_SIGNING_FINGERPRINT", fx.fingerprint())
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .current_dir(dir)
@@ -87,9 +91,8 @@ fn mkstick_offline(fx: &Fixture, base_url: &str, image: &str) -> Output {
         .args(["--yes", "--image", image, "--flatcar-version", VERSION])
         .args(["--base-url", base_url, "--ignition", "node.ign"])
         .arg("--ipxe-efi")
-        .arg(ipxe)
-        .output()
-        .unwrap()
+        .arg(ipxe);
+    cmd
 }
 
 fn stderr(out: &Output) -> String {
@@ -231,11 +234,13 @@ fn fifos_devices_and_directories_in_the_mirror_are_refused_without_hanging() {
         &options(&fx, &server.base),
     )
     .unwrap();
+    // A release's kernel and initrd are never read through a link; the
+    // small files may be links, but only to regular files.
     let cases: [(&str, &str); 4] = [
         (KERNEL, "is a FIFO"),
-        (INITRD, "is a character device"),
+        (INITRD, "is a symbolic link"),
         ("mkstick-verified.json", "is a FIFO"),
-        ("version.txt", "is a FIFO"),
+        ("version.txt", "is a character device"),
     ];
     for (name, says) in cases {
         let path = fx.mirrored(name);
@@ -312,6 +317,21 @@ fn the_test_key_seam_is_compiled_only_for_the_test_suite() {
         !before[gate..].contains('}'),
         "the seam's only reader sits right under the feature gate"
     );
+}
+
+#[test]
+fn the_pause_after_verification_is_compiled_only_for_the_test_suite() {
+    let mirror =
+        fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/mirror/mod.rs")).unwrap();
+    for line in ["mod test_hook;", "test_hook::pause_after_verify()?;"] {
+        let at = mirror.find(line).unwrap_or_else(|| panic!("no {line}"));
+        let before = mirror[..at].trim_end();
+        assert!(
+            before.ends_with("#[cfg(feature = \"test-keys\")]"),
+            "{line} sits right under the feature gate"
+        );
+        assert_eq!(mirror.matches(line).count(), 1, "{line}");
+    }
 }
 
 // --- Downloads never follow or write through a planted .part ---------------
@@ -753,4 +773,99 @@ fn a_release_signed_on_its_day_passes_and_shows_its_dates() {
     );
     let out = mkstick_offline(&fx, "http://127.0.0.1:9", "a.img");
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+// --- Time of check, time of use: what is copied is what was verified -------
+
+/// `mkstick --offline` paused (by the test-only hook) after the release is
+/// verified; `swap` runs in that window, then the write goes on.
+fn offline_with_swap(fx: &Fixture, base_url: &str, image: &str, swap: impl FnOnce()) -> Output {
+    let flag = fx.dir.path().join("verified.flag");
+    let child = offline_command(fx, base_url, image)
+        .env("MKSTICK_TEST_PAUSE_AFTER_VERIFY", &flag)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !flag.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "mkstick never paused after verifying"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    swap();
+    fs::remove_file(&flag).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_mirror_file_swapped_after_its_check_is_not_written() {
+    let fx = Fixture::new(70);
+    let server = Server::start(&fx.cdn());
+    assert!(mkstick_offline(&fx, &server.base, "a.img").status.success());
+    let kernel = fx.mirrored(KERNEL);
+    let evil = evil_kernel(&fx);
+    let named = format!("mirror/stable/amd64-usr/{VERSION}/{KERNEL}");
+
+    // The pause alone changes nothing.
+    let out = offline_with_swap(&fx, &server.base, "b.img", || {});
+    assert!(out.status.success(), "{}", stderr(&out));
+    fs::remove_file(fx.dir.path().join("b.img")).unwrap();
+
+    type Swap<'a> = Box<dyn Fn() + 'a>;
+    let cases: [(&str, Swap<'_>, &str); 3] = [
+        (
+            "renamed over",
+            Box::new(|| {
+                let tmp = kernel.with_extension("evil");
+                fs::write(&tmp, &evil).unwrap();
+                fs::rename(&tmp, &kernel).unwrap();
+            }),
+            "changed since it was verified",
+        ),
+        (
+            "rewritten in place",
+            Box::new(|| {
+                use std::os::unix::fs::FileExt;
+                let f = fs::OpenOptions::new().write(true).open(&kernel).unwrap();
+                f.write_all_at(b"evil payload!!", 4096).unwrap();
+            }),
+            "changed since it was verified",
+        ),
+        (
+            "replaced by a link",
+            Box::new(|| {
+                let elsewhere = fx.dir.path().join("evil-kernel");
+                fs::write(&elsewhere, &evil).unwrap();
+                fs::remove_file(&kernel).unwrap();
+                symlink(&elsewhere, &kernel).unwrap();
+            }),
+            "verified earlier, to copy it",
+        ),
+    ];
+    for (how, swap, says) in cases {
+        fs::write(&kernel, &fx.kernel).unwrap();
+        let out = offline_with_swap(&fx, &server.base, "b.img", swap);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{how}: {err}");
+        assert!(
+            err.contains(&named) && err.contains(says) && err.contains("nothing was finalised"),
+            "{how}: names the file and what happened: {err}"
+        );
+        assert!(
+            !fx.dir.path().join("b.img").exists(),
+            "{how}: nothing is written"
+        );
+        let left: Vec<String> = support::fixture::list_dir(fx.dir.path())
+            .into_iter()
+            .filter(|n| n.contains("b.img"))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{how}: no temporary image is left: {left:?}"
+        );
+        fs::remove_file(&kernel).unwrap();
+    }
 }

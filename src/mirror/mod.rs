@@ -19,6 +19,8 @@ mod local;
 pub mod manifest;
 mod rollback;
 mod signature;
+#[cfg(feature = "test-keys")]
+mod test_hook;
 mod verify;
 
 use std::fs;
@@ -158,16 +160,19 @@ pub fn verified_release(
     version: &VersionSpec,
     opts: &MirrorOptions,
 ) -> Result<Release> {
-    match Release::open(dir, channel, arch, version, opts) {
-        Ok(release) => Ok(release),
+    let release = match Release::open(dir, channel, arch, version, opts) {
+        Ok(release) => release,
         Err(why) => {
             opts.progress.println(&format!(
                 "mkstick: {why:#}; downloading the release into {}",
                 dir.display()
             ));
-            ensure(dir, channel, arch, version, opts)
+            ensure(dir, channel, arch, version, opts)?
         }
-    }
+    };
+    #[cfg(feature = "test-keys")]
+    test_hook::pause_after_verify()?;
+    Ok(release)
 }
 
 impl Release {

@@ -17,7 +17,7 @@ use crate::fetch::{Sha256Digest, Sha512Digest};
 use super::digests;
 use super::keyring::Keyring;
 use super::layout::{self, KERNEL, KERNEL_SIG_FALLBACK, Version};
-use super::local::{open_regular, read_bounded};
+use super::local::{Links, open_checked, read_bounded};
 use super::manifest::FileRecord;
 use super::rollback::{self, SignedAt};
 use super::signature::Detached;
@@ -46,7 +46,7 @@ pub fn release_file(
     limit: u64,
 ) -> Result<Option<(VerifiedFile, FileRecord)>> {
     let path = release_dir.join(name);
-    let Some((mut file, size)) = open_regular(&path)? else {
+    let Some((mut file, size)) = open_checked(&path, Links::Refuse)? else {
         return Ok(None);
     };
     ensure!(
