@@ -40,6 +40,7 @@ pub use layout::{Arch, Channel, DEFAULT_BASE_URL, ReleaseId, Version, VersionSpe
 
 use layout::{INITRD, KERNEL, VERSION_TXT};
 use manifest::{FileRecord, Manifest};
+pub use rollback::SignatureDates;
 use signature::Detached;
 
 /// Where the verified signing key is cached, relative to the mirror root.
@@ -75,71 +76,8 @@ pub struct Release {
     /// `flatcar_production_pxe_image.cpio.gz`
     pub initrd: VerifiedFile,
     /// When their signatures were made: checked against the version and
-    /// each other (see [`rollback`]).
+    /// each other.
     pub signed: SignatureDates,
-}
-
-/// When the kernel's and the initrd's signatures were made (Unix seconds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SignatureDates {
-    pub kernel: u32,
-    pub initrd: u32,
-}
-
-impl SignatureDates {
-    /// The dates of a kernel and an initrd signed for one release, refused
-    /// when they are too far apart for that.
-    fn of_pair(kernel: (&Path, Option<u32>), initrd: (&Path, Option<u32>)) -> Result<Self> {
-        let at = |(path, at): (&Path, Option<u32>)| {
-            at.with_context(|| format!("{}: its signature carries no date", path.display()))
-        };
-        let dates = Self {
-            kernel: at(kernel)?,
-            initrd: at(initrd)?,
-        };
-        let (k, i) = (
-            kernel.0.display().to_string(),
-            initrd.0.display().to_string(),
-        );
-        rollback::check_pair(
-            rollback::SignedAt {
-                file: &k,
-                at: dates.kernel,
-            },
-            rollback::SignedAt {
-                file: &i,
-                at: dates.initrd,
-            },
-        )?;
-        Ok(dates)
-    }
-
-    /// [`Self::of_pair`] for files just mirrored: a mismatched pair is
-    /// removed, since each file verifies alone and a later run would keep
-    /// them; a fixed mirror is then downloaded again.
-    fn of_mirrored_pair(
-        kernel: (&VerifiedFile, Option<u32>),
-        initrd: (&VerifiedFile, Option<u32>),
-    ) -> Result<Self> {
-        Self::of_pair((&kernel.0.path, kernel.1), (&initrd.0.path, initrd.1)).or_else(|e| {
-            for f in [kernel.0, initrd.0] {
-                fs::remove_file(&f.path)
-                    .with_context(|| format!("removing {}", f.path.display()))?;
-            }
-            Err(e.context("both files were removed from the mirror"))
-        })
-    }
-
-    /// `kernel signed 2026-01-28, initrd signed 2026-01-28 (4593.2.5 allows
-    /// signatures from 2026-01-26)`, for progress lines.
-    fn describe(&self, version: &Version) -> String {
-        format!(
-            "kernel signed {}, initrd signed {} ({version} allows signatures from {})",
-            keyring::date(self.kernel),
-            keyring::date(self.initrd),
-            keyring::date(u32::try_from(rollback::earliest(version)).unwrap_or(u32::MAX))
-        )
-    }
 }
 
 /// One file of a release, as checked on disk.

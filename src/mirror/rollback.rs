@@ -22,8 +22,12 @@
 //! M) passes, and `current`, resolved through an unsigned `version.txt`, can
 //! be pointed at any older version as a whole.
 
-use anyhow::{Result, bail};
+use std::fs;
+use std::path::Path;
 
+use anyhow::{Context, Result, bail};
+
+use super::VerifiedFile;
 use super::keyring::date;
 use super::layout::Version;
 
@@ -87,6 +91,72 @@ pub fn check_pair(kernel: SignedAt<'_>, initrd: SignedAt<'_>) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// When the kernel's and the initrd's signatures were made (Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignatureDates {
+    pub kernel: u32,
+    pub initrd: u32,
+}
+
+impl SignatureDates {
+    /// The dates of a kernel and an initrd signed for one release, refused
+    /// when they are too far apart for that.
+    pub(super) fn of_pair(
+        kernel: (&Path, Option<u32>),
+        initrd: (&Path, Option<u32>),
+    ) -> Result<Self> {
+        let at = |(path, at): (&Path, Option<u32>)| {
+            at.with_context(|| format!("{}: its signature carries no date", path.display()))
+        };
+        let dates = Self {
+            kernel: at(kernel)?,
+            initrd: at(initrd)?,
+        };
+        let (k, i) = (
+            kernel.0.display().to_string(),
+            initrd.0.display().to_string(),
+        );
+        check_pair(
+            SignedAt {
+                file: &k,
+                at: dates.kernel,
+            },
+            SignedAt {
+                file: &i,
+                at: dates.initrd,
+            },
+        )?;
+        Ok(dates)
+    }
+
+    /// [`Self::of_pair`] for files just mirrored: a mismatched pair is
+    /// removed, since each file verifies alone and a later run would keep
+    /// them; a fixed mirror is then downloaded again.
+    pub(super) fn of_mirrored_pair(
+        kernel: (&VerifiedFile, Option<u32>),
+        initrd: (&VerifiedFile, Option<u32>),
+    ) -> Result<Self> {
+        Self::of_pair((&kernel.0.path, kernel.1), (&initrd.0.path, initrd.1)).or_else(|e| {
+            for f in [kernel.0, initrd.0] {
+                fs::remove_file(&f.path)
+                    .with_context(|| format!("removing {}", f.path.display()))?;
+            }
+            Err(e.context("both files were removed from the mirror"))
+        })
+    }
+
+    /// `kernel signed 2026-01-28, initrd signed 2026-01-28 (4593.2.5 allows
+    /// signatures from 2026-01-26)`, for progress lines.
+    pub(super) fn describe(&self, version: &Version) -> String {
+        format!(
+            "kernel signed {}, initrd signed {} ({version} allows signatures from {})",
+            date(self.kernel),
+            date(self.initrd),
+            date_u64(earliest(version))
+        )
+    }
 }
 
 fn date_u64(secs: u64) -> String {
