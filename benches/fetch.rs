@@ -9,6 +9,14 @@
 //! kernel and initrd against their OpenPGP signatures (and the initrd's
 //! SHA-512 DIGESTS) on every use, against `sha256sum` of the same files (the
 //! one pass the old bookkeeping check made).
+//!
+//! Last, what checking the copy costs an offline write: `mkstick --offline
+//! --image` from the mirror (no network; it re-verifies, copies, reads back),
+//! against one streaming SHA-256 pass over the same kernel and initrd with
+//! the crate and buffer size the copy-time check uses (`HostFile::copy_to`
+//! in src/model/content.rs): the work that check adds. The signature-date
+//! checks (src/mirror/rollback.rs) are two integer comparisons per file: the
+//! mirror and re-verification figures above include them.
 
 #[path = "support/peak_rss.rs"]
 mod peak_rss;
@@ -58,6 +66,7 @@ fn main() {
     }
     let mirrored = fx.dir.path().join("mirror2");
     let (open, sha256sum) = reverify(&fx, &mirrored);
+    let (write, copy_hash) = offline_write(&fx, &mirrored);
 
     let mut curl = Vec::new();
     for _ in 0..3 {
@@ -108,6 +117,76 @@ fn main() {
         "re-verification ratio open/sha256sum: {:.2}",
         open.as_secs_f64() / sha256sum.as_secs_f64()
     );
+    println!(
+        "offline write (mkstick --offline --image): {:7.3} s; the copy-time SHA-256 pass: {:7.3} s",
+        write.as_secs_f64(),
+        copy_hash.as_secs_f64()
+    );
+    println!(
+        "copy-check cost ratio hash/write: {:.2}",
+        copy_hash.as_secs_f64() / write.as_secs_f64()
+    );
+}
+
+/// Best of 3: an offline write from `mirror`, and the SHA-256 pass over its
+/// kernel and initrd that the copy-time check adds to it.
+fn offline_write(fx: &Fixture, mirror: &std::path::Path) -> (Duration, Duration) {
+    use sha2::Digest as _;
+    use std::io::Read as _;
+
+    let dir = fx.dir.path();
+    std::fs::write(dir.join("node.ign"), r#"{"ignition":{"version":"3.3.0"}}"#).unwrap();
+    let ipxe =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-deps/ipxe/ipxe-amd64.efi");
+    let release_dir = mirror.join("stable/amd64-usr").join(VERSION);
+    let image = dir.join("bench.img");
+    let mut write = Vec::new();
+    let mut hash = Vec::new();
+    for _ in 0..3 {
+        std::fs::remove_file(&image).ok();
+        let start = Instant::now();
+        let status = Command::new(env!("CARGO_BIN_EXE_mkstick"))
+            .env("MKSTICK_TEST_SIGNING_FINGERPRINT", fx.fingerprint())
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .current_dir(dir)
+            .arg("--offline")
+            .arg("--mirror")
+            .arg(mirror)
+            .arg("--keyring")
+            .arg(fx.keyring())
+            .args(["--yes", "--flatcar-version", VERSION])
+            .args(["--base-url", "http://127.0.0.1:9", "--ignition", "node.ign"])
+            .arg("--image")
+            .arg(&image)
+            .arg("--ipxe-efi")
+            .arg(&ipxe)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("running mkstick --offline");
+        assert!(status.success(), "mkstick --offline failed");
+        write.push(start.elapsed());
+
+        let start = Instant::now();
+        let mut buf = vec![0u8; 1 << 20];
+        for name in [KERNEL, INITRD] {
+            let mut file = std::fs::File::open(release_dir.join(name)).unwrap();
+            let mut hasher = sha2::Sha256::new();
+            loop {
+                let n = file.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+            }
+            std::hint::black_box(hasher.finalize());
+        }
+        hash.push(start.elapsed());
+    }
+    std::fs::remove_file(&image).ok();
+    (
+        write.iter().min().copied().unwrap_or_default(),
+        hash.iter().min().copied().unwrap_or_default(),
+    )
 }
 
 /// Best of 3: `Release::open` on the mirror, and `sha256sum` of its files.

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use mkstick::fetch::{self, Fetcher, Progress, RetryPolicy, Sha256Digest};
 use mkstick::mirror::{self, Arch, Channel, MirrorOptions, Release, VersionSpec};
+use pgp::crypto::hash::HashAlgorithm;
 use support::fixture::{Fixture, INITRD, KERNEL, VERSION, random_bytes};
+use support::keys::TestKey;
 use support::server::{Server, Special};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
@@ -73,11 +75,15 @@ fn mkfifo(path: &Path) {
 
 /// `mkstick --offline` as in tests/offline.rs.
 fn mkstick_offline(fx: &Fixture, base_url: &str, image: &str) -> Output {
+    offline_command(fx, base_url, image).output().unwrap()
+}
+
+fn offline_command(fx: &Fixture, base_url: &str, image: &str) -> Command {
     let dir = fx.dir.path();
     fs::write(dir.join("node.ign"), r#"{"ignition":{"version":"3.3.0"}}"#).unwrap();
     let ipxe = Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-deps/ipxe/ipxe-amd64.efi");
-    Command::new(BIN)
-        .env_clear()
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
         .env("MKSTICK_TEST_SIGNING_FINGERPRINT", fx.fingerprint())
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .current_dir(dir)
@@ -85,9 +91,8 @@ fn mkstick_offline(fx: &Fixture, base_url: &str, image: &str) -> Output {
         .args(["--yes", "--image", image, "--flatcar-version", VERSION])
         .args(["--base-url", base_url, "--ignition", "node.ign"])
         .arg("--ipxe-efi")
-        .arg(ipxe)
-        .output()
-        .unwrap()
+        .arg(ipxe);
+    cmd
 }
 
 fn stderr(out: &Output) -> String {
@@ -229,11 +234,13 @@ fn fifos_devices_and_directories_in_the_mirror_are_refused_without_hanging() {
         &options(&fx, &server.base),
     )
     .unwrap();
+    // A release's kernel and initrd are never read through a link; the
+    // small files may be links, but only to regular files.
     let cases: [(&str, &str); 4] = [
         (KERNEL, "is a FIFO"),
-        (INITRD, "is a character device"),
+        (INITRD, "is a symbolic link"),
         ("mkstick-verified.json", "is a FIFO"),
-        ("version.txt", "is a FIFO"),
+        ("version.txt", "is a character device"),
     ];
     for (name, says) in cases {
         let path = fx.mirrored(name);
@@ -310,6 +317,21 @@ fn the_test_key_seam_is_compiled_only_for_the_test_suite() {
         !before[gate..].contains('}'),
         "the seam's only reader sits right under the feature gate"
     );
+}
+
+#[test]
+fn the_pause_after_verification_is_compiled_only_for_the_test_suite() {
+    let mirror =
+        fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/mirror/mod.rs")).unwrap();
+    for line in ["mod test_hook;", "test_hook::pause_after_verify()?;"] {
+        let at = mirror.find(line).unwrap_or_else(|| panic!("no {line}"));
+        let before = mirror[..at].trim_end();
+        assert!(
+            before.ends_with("#[cfg(feature = \"test-keys\")]"),
+            "{line} sits right under the feature gate"
+        );
+        assert_eq!(mirror.matches(line).count(), 1, "{line}");
+    }
 }
 
 // --- Downloads never follow or write through a planted .part ---------------
@@ -584,4 +606,266 @@ fn an_unsupported_base_url_fails_at_once() {
     fails_fast(started);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("file: scheme"), "{}", stderr(&out));
+}
+
+// --- Rollback: a genuinely signed older release under a newer name ---------
+
+/// Day `major` of Flatcar's numbering (days since 2013-07-01), Unix seconds.
+fn flatcar_day(major: u32) -> u32 {
+    1_372_636_800 + major * 86_400
+}
+
+/// Re-keys the fixture with a key whose signing subkey is ten years old and
+/// signs the served kernel and initrd as made at `kernel_at` and `initrd_at`
+/// (the real key could have signed any release of the last years).
+fn sign_release_at(fx: &mut Fixture, seed: u64, kernel_at: u32, initrd_at: u32) {
+    let mut key = TestKey::generate(seed, 10 * 365 * 86_400);
+    let release = fx.release();
+    let (kernel, initrd) = (fx.kernel.clone(), fx.initrd.clone());
+    let sign = |key: &mut TestKey, data: &[u8], at| key.sign_at(data, HashAlgorithm::Sha512, at);
+    fs::write(
+        release.join("flatcar_production_image.vmlinuz.sig"),
+        sign(&mut key, &kernel, kernel_at),
+    )
+    .unwrap();
+    fs::write(
+        release.join(format!("{INITRD}.sig")),
+        sign(&mut key, &initrd, initrd_at),
+    )
+    .unwrap();
+    let version_txt = fs::read(release.join("version.txt")).unwrap();
+    fs::write(release.join("version.txt.sig"), key.sign(&version_txt)).unwrap();
+    fs::write(fx.keyring(), key.armored_public()).unwrap();
+    fx.key = key;
+}
+
+/// `mkstick mirror DIR --version VERSION` against `server`.
+fn mkstick_mirror(fx: &Fixture, server: &Server) -> Output {
+    Command::new(BIN)
+        .arg("mirror")
+        .arg(fx.mirror())
+        .args(["--base-url", &server.base, "--version", VERSION])
+        .arg("--keyring")
+        .arg(fx.keyring())
+        .env("MKSTICK_TEST_SIGNING_FINGERPRINT", fx.fingerprint())
+        .output()
+        .unwrap()
+}
+
+/// 4081.2.0's day (2024-09-02): an older stable release, served as 4593.2.5.
+const OLD_DAY: u32 = 4081;
+
+#[test]
+fn mirror_refuses_a_release_signed_before_its_version_existed() {
+    let mut fx = Fixture::new(60);
+    let old = flatcar_day(OLD_DAY) + 3600;
+    sign_release_at(&mut fx, 60, old, old + 60);
+    let server = Server::start(&fx.cdn());
+    let out = mkstick_mirror(&fx, &server);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("refusing http://")
+            && err.contains(KERNEL)
+            && err.contains("its signature was made on 2024-09-02")
+            && err.contains(&format!(
+                "version {VERSION} allows no signature before 2026-01-26"
+            )),
+        "names the file, the signature's date and the earliest allowed: {err}"
+    );
+    assert!(!fx.mirrored(KERNEL).exists(), "nothing is kept");
+    assert!(server.gets(KERNEL).is_empty(), "refused before downloading");
+}
+
+#[test]
+fn offline_writes_refuse_a_rolled_back_release() {
+    let mut fx = Fixture::new(61);
+    let old = flatcar_day(OLD_DAY) + 3600;
+    sign_release_at(&mut fx, 61, old, old + 60);
+    let server = Server::start(&fx.cdn());
+    // Downloaded while writing the stick.
+    let out = mkstick_offline(&fx, &server.base, "a.img");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(KERNEL) && err.contains("made on 2024-09-02"),
+        "{err}"
+    );
+    assert!(!fx.dir.path().join("a.img").exists());
+    assert!(!fx.mirrored(KERNEL).exists());
+
+    // Already in the mirror: a good release is mirrored, then the mirror's
+    // files and signatures are swapped for the older release's.
+    let now = support::keys::now();
+    sign_release_at(&mut fx, 62, now, now);
+    let out = mkstick_offline(&fx, &server.base, "b.img");
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (name, sig, data) in [
+        (KERNEL, "flatcar_production_image.vmlinuz.sig", &fx.kernel),
+        (
+            INITRD,
+            "flatcar_production_pxe_image.cpio.gz.sig",
+            &fx.initrd,
+        ),
+    ] {
+        let signed = fx.key.sign_at(data, HashAlgorithm::Sha512, old);
+        fs::write(fx.mirrored(sig), &signed).unwrap();
+        fs::write(fx.release().join(sig), &signed).unwrap();
+        assert!(fx.mirrored(name).exists());
+    }
+    // The mirror's copy is refused, and so is the server's.
+    let out = mkstick_offline(&fx, &server.base, "c.img");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "refusing mirror/stable/amd64-usr/{VERSION}/{KERNEL}: its signature was made on \
+             2024-09-02"
+        )) && err.contains(&format!("refusing {}", server.base)),
+        "{err}"
+    );
+    assert!(!fx.dir.path().join("c.img").exists());
+}
+
+#[test]
+fn a_kernel_and_an_initrd_from_different_releases_are_refused() {
+    let mut fx = Fixture::new(63);
+    let day = flatcar_day(4593);
+    sign_release_at(&mut fx, 63, day + 3600, day + 3600 + 30 * 86_400);
+    let server = Server::start(&fx.cdn());
+    let msg = format!("{:#}", ensure(&fx, &server.base).unwrap_err());
+    assert!(
+        msg.contains(KERNEL)
+            && msg.contains(INITRD)
+            && msg.contains("made on 2026-01-27 and 2026-02-26, 30 days apart"),
+        "{msg}"
+    );
+    let out = mkstick_offline(&fx, &server.base, "a.img");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("30 days apart"), "{err}");
+    assert!(!fx.dir.path().join("a.img").exists());
+    // The mismatched copies are not kept: a fixed mirror is downloaded again.
+    assert!(!fx.mirrored(KERNEL).exists() && !fx.mirrored(INITRD).exists());
+}
+
+#[test]
+fn a_release_signed_on_its_day_passes_and_shows_its_dates() {
+    let mut fx = Fixture::new(64);
+    // Half a day before day 4593: within the slack for clocks and zones.
+    let day = flatcar_day(4593) - 43_200;
+    sign_release_at(&mut fx, 64, day, day + 300);
+    let server = Server::start(&fx.cdn());
+    let out = mkstick_mirror(&fx, &server);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "kernel signed 2026-01-26, initrd signed 2026-01-26 ({VERSION} allows signatures \
+             from 2026-01-26)"
+        )),
+        "{err}"
+    );
+    let release = open(&fx, &exact()).unwrap();
+    assert_eq!(
+        (release.signed.kernel, release.signed.initrd),
+        (day, day + 300)
+    );
+    let out = mkstick_offline(&fx, "http://127.0.0.1:9", "a.img");
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+// --- Time of check, time of use: what is copied is what was verified -------
+
+/// `mkstick --offline` paused (by the test-only hook) after the release is
+/// verified; `swap` runs in that window, then the write goes on.
+fn offline_with_swap(fx: &Fixture, base_url: &str, image: &str, swap: impl FnOnce()) -> Output {
+    let flag = fx.dir.path().join("verified.flag");
+    let child = offline_command(fx, base_url, image)
+        .env("MKSTICK_TEST_PAUSE_AFTER_VERIFY", &flag)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !flag.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "mkstick never paused after verifying"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    swap();
+    fs::remove_file(&flag).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_mirror_file_swapped_after_its_check_is_not_written() {
+    let fx = Fixture::new(70);
+    let server = Server::start(&fx.cdn());
+    assert!(mkstick_offline(&fx, &server.base, "a.img").status.success());
+    let kernel = fx.mirrored(KERNEL);
+    let evil = evil_kernel(&fx);
+    let named = format!("mirror/stable/amd64-usr/{VERSION}/{KERNEL}");
+
+    // The pause alone changes nothing.
+    let out = offline_with_swap(&fx, &server.base, "b.img", || {});
+    assert!(out.status.success(), "{}", stderr(&out));
+    fs::remove_file(fx.dir.path().join("b.img")).unwrap();
+
+    type Swap<'a> = Box<dyn Fn() + 'a>;
+    let cases: [(&str, Swap<'_>, &str); 3] = [
+        (
+            "renamed over",
+            Box::new(|| {
+                let tmp = kernel.with_extension("evil");
+                fs::write(&tmp, &evil).unwrap();
+                fs::rename(&tmp, &kernel).unwrap();
+            }),
+            "changed since it was verified",
+        ),
+        (
+            "rewritten in place",
+            Box::new(|| {
+                use std::os::unix::fs::FileExt;
+                let f = fs::OpenOptions::new().write(true).open(&kernel).unwrap();
+                f.write_all_at(b"evil payload!!", 4096).unwrap();
+            }),
+            "changed since it was verified",
+        ),
+        (
+            "replaced by a link",
+            Box::new(|| {
+                let elsewhere = fx.dir.path().join("evil-kernel");
+                fs::write(&elsewhere, &evil).unwrap();
+                fs::remove_file(&kernel).unwrap();
+                symlink(&elsewhere, &kernel).unwrap();
+            }),
+            "verified earlier, to copy it",
+        ),
+    ];
+    for (how, swap, says) in cases {
+        fs::write(&kernel, &fx.kernel).unwrap();
+        let out = offline_with_swap(&fx, &server.base, "b.img", swap);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{how}: {err}");
+        assert!(
+            err.contains(&named) && err.contains(says) && err.contains("nothing was finalised"),
+            "{how}: names the file and what happened: {err}"
+        );
+        assert!(
+            !fx.dir.path().join("b.img").exists(),
+            "{how}: nothing is written"
+        );
+        let left: Vec<String> = support::fixture::list_dir(fx.dir.path())
+            .into_iter()
+            .filter(|n| n.contains("b.img"))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{how}: no temporary image is left: {left:?}"
+        );
+        fs::remove_file(&kernel).unwrap();
+    }
 }

@@ -205,7 +205,7 @@ fn smoke_passes_offline_with_flatcar_on_the_stick() {
         .unwrap();
     let manifest = String::from_utf8_lossy(&manifest.stdout);
     assert!(
-        manifest.contains("\"offline_dir\": \"flatcar/amd64/9999.0.0\""),
+        manifest.contains("\"offline_dir\": \"flatcar/amd64/4669.99.0\""),
         "{manifest}"
     );
 }

@@ -10,17 +10,42 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
+/// Whether the last component of a path may be a symbolic link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Links {
+    /// Small files (signatures, DIGESTS, keys): what is read is verified.
+    Follow,
+    /// A release's kernel and initrd: verified from this descriptor and
+    /// copied onto the stick from the same path, which must then be the
+    /// same regular file, not a link that can be re-pointed in between.
+    Refuse,
+}
+
 /// Opens `path` for reading if it is a regular file (links to one are fine:
 /// what is read is verified). `Ok(None)` when there is nothing at `path`.
 pub fn open_regular(path: &Path) -> Result<Option<(File, u64)>> {
+    open_checked(path, Links::Follow)
+}
+
+/// [`open_regular`] that refuses a symbolic link when `links` says so.
+pub fn open_checked(path: &Path, links: Links) -> Result<Option<(File, u64)>> {
     // O_NONBLOCK: opening a FIFO must not wait for a writer.
+    let nofollow = match links {
+        Links::Follow => 0,
+        Links::Refuse => libc::O_NOFOLLOW,
+    };
     let file = match OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | nofollow)
         .open(path)
     {
         Ok(file) => file,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) if links == Links::Refuse && e.raw_os_error() == Some(libc::ELOOP) => bail!(
+            "{} is a symbolic link, not a file of a Flatcar release; put the file itself \
+             there, or remove the link and run `mkstick mirror` again",
+            path.display()
+        ),
         Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
     };
     let meta = file
@@ -114,6 +139,20 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn release_files_may_not_be_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"kernel").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert!(open_checked(&link, Links::Follow).unwrap().is_some());
+        let msg = format!("{:#}", open_checked(&link, Links::Refuse).unwrap_err());
+        assert!(msg.contains("link is a symbolic link"), "{msg}");
+        let (_, size) = open_checked(&file, Links::Refuse).unwrap().unwrap();
+        assert_eq!(size, 6);
     }
 
     #[test]

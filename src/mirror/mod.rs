@@ -17,7 +17,10 @@ pub mod keyring;
 pub mod layout;
 mod local;
 pub mod manifest;
+mod rollback;
 mod signature;
+#[cfg(feature = "test-keys")]
+mod test_hook;
 mod verify;
 
 use std::fs;
@@ -37,6 +40,7 @@ pub use layout::{Arch, Channel, DEFAULT_BASE_URL, ReleaseId, Version, VersionSpe
 
 use layout::{INITRD, KERNEL, VERSION_TXT};
 use manifest::{FileRecord, Manifest};
+pub use rollback::SignatureDates;
 use signature::Detached;
 
 /// Where the verified signing key is cached, relative to the mirror root.
@@ -71,6 +75,9 @@ pub struct Release {
     pub kernel: VerifiedFile,
     /// `flatcar_production_pxe_image.cpio.gz`
     pub initrd: VerifiedFile,
+    /// When their signatures were made: checked against the version and
+    /// each other.
+    pub signed: SignatureDates,
 }
 
 /// One file of a release, as checked on disk.
@@ -91,16 +98,19 @@ pub fn verified_release(
     version: &VersionSpec,
     opts: &MirrorOptions,
 ) -> Result<Release> {
-    match Release::open(dir, channel, arch, version, opts) {
-        Ok(release) => Ok(release),
+    let release = match Release::open(dir, channel, arch, version, opts) {
+        Ok(release) => release,
         Err(why) => {
             opts.progress.println(&format!(
                 "mkstick: {why:#}; downloading the release into {}",
                 dir.display()
             ));
-            ensure(dir, channel, arch, version, opts)
+            ensure(dir, channel, arch, version, opts)?
         }
-    }
+    };
+    #[cfg(feature = "test-keys")]
+    test_hook::pause_after_verify()?;
+    Ok(release)
 }
 
 impl Release {
@@ -144,17 +154,23 @@ impl Release {
             manifest.version
         );
         let keyring = load_keyring(dir, opts, None)?;
-        let check = |name: &str| -> Result<VerifiedFile> {
-            let (file, _) = verify::release_file(&release_dir, name, &keyring, limit_for(name))
-                .with_context(|| format!("{hint} to replace it"))?
-                .with_context(|| {
-                    format!("{} is missing; {hint}", release_dir.join(name).display())
-                })?;
-            Ok(file)
+        let check = |name: &str| -> Result<(VerifiedFile, Option<u32>)> {
+            let (file, record) =
+                verify::release_file(&release_dir, name, &id.version, &keyring, limit_for(name))
+                    .with_context(|| format!("{hint} to replace it"))?
+                    .with_context(|| {
+                        format!("{} is missing; {hint}", release_dir.join(name).display())
+                    })?;
+            Ok((file, record.signed_at))
         };
+        let (kernel, kernel_at) = check(KERNEL)?;
+        let (initrd, initrd_at) = check(INITRD)?;
+        let signed = SignatureDates::of_pair((&kernel.path, kernel_at), (&initrd.path, initrd_at))
+            .with_context(|| format!("{hint} to replace them"))?;
         Ok(Release {
-            kernel: check(KERNEL)?,
-            initrd: check(INITRD)?,
+            kernel,
+            initrd,
+            signed,
             channel,
             arch,
             version: id.version.clone(),
@@ -256,7 +272,7 @@ pub fn ensure(
             verify::version_txt(&release_dir, &id.version, &keyring)
                 .map(|r| r.map(|record| (release_dir.join(name), record)))
         } else {
-            verify::release_file(&release_dir, name, &keyring, limit_for(name))
+            verify::release_file(&release_dir, name, &id.version, &keyring, limit_for(name))
                 .map(|r| r.map(|(file, record)| (file.path, record)))
         };
         let record = match on_disk {
@@ -272,11 +288,14 @@ pub fn ensure(
                 session.fetch(name)?
             }
         };
-        files.push(VerifiedFile {
-            path: release_dir.join(name),
-            size: record.size,
-            sha256: record.sha256,
-        });
+        files.push((
+            VerifiedFile {
+                path: release_dir.join(name),
+                size: record.size,
+                sha256: record.sha256,
+            },
+            record.signed_at,
+        ));
         manifest.files.insert(name.to_owned(), record);
         manifest.save(&release_dir)?;
     }
@@ -284,20 +303,27 @@ pub fn ensure(
     if *version == VersionSpec::Current {
         point_current_at(dir, &id)?;
     }
-    let [kernel, initrd, _] = <[VerifiedFile; 3]>::try_from(files)
-        .unwrap_or_else(|_| unreachable!("one record per file"));
+    let [(kernel, kernel_at), (initrd, initrd_at), _] =
+        <[(VerifiedFile, Option<u32>); 3]>::try_from(files)
+            .unwrap_or_else(|_| unreachable!("one record per file"));
+    let signed = SignatureDates::of_mirrored_pair((&kernel, kernel_at), (&initrd, initrd_at))?;
     let release = Release {
         kernel,
         initrd,
+        signed,
         channel,
         arch,
         version: id.version.clone(),
         dir: release_dir.clone(),
     };
+    let dates = signed.describe(&id.version);
     opts.progress.println(&if fetched == 0 {
-        format!("{id}: already mirrored and verified, nothing downloaded")
+        format!("{id}: already mirrored and verified, nothing downloaded; {dates}")
     } else {
-        format!("{id}: mirrored and verified in {}", release_dir.display())
+        format!(
+            "{id}: mirrored and verified in {}; {dates}",
+            release_dir.display()
+        )
     });
     Ok(release)
 }
@@ -342,6 +368,15 @@ impl Session<'_> {
         let signer = keyring
             .signer_for(sig.signature())
             .with_context(|| format!("refusing {url}: its signature {sig_name} is not trusted"))?;
+        // Before downloading: a rolled-back release fails at once.
+        let signed_at = verify::signed_at(&sig)?;
+        rollback::check_date(
+            &self.id.version,
+            rollback::SignedAt {
+                file: &url,
+                at: signed_at,
+            },
+        )?;
 
         // One pass: SHA-256 for the record, the signature's own hash (which is
         // the SHA-512 for DIGESTS when the signature uses SHA-512), and a
@@ -387,7 +422,7 @@ impl Session<'_> {
         self.opts.progress.println(&format!(
             "verified {name}: {size} bytes in {secs:.1} s ({:.0} MB/s), signed {} by subkey {}{}",
             size as f64 / secs.max(1e-6) / 1e6,
-            keyring::date(sig.signature().created().map(|t| t.as_secs()).unwrap_or(0)),
+            keyring::date(signed_at),
             signer.fingerprint,
             if sha512.is_some() {
                 ", SHA-512 matches DIGESTS"
@@ -401,7 +436,7 @@ impl Session<'_> {
             sha512,
             signature: Some(sig_name),
             signed_by: Some(signer.fingerprint.to_string()),
-            signed_at: sig.signature().created().map(|t| t.as_secs()),
+            signed_at: Some(signed_at),
         })
     }
 

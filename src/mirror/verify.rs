@@ -17,8 +17,9 @@ use crate::fetch::{Sha256Digest, Sha512Digest};
 use super::digests;
 use super::keyring::Keyring;
 use super::layout::{self, KERNEL, KERNEL_SIG_FALLBACK, Version};
-use super::local::{open_regular, read_bounded};
+use super::local::{Links, open_checked, read_bounded};
 use super::manifest::FileRecord;
+use super::rollback::{self, SignedAt};
 use super::signature::Detached;
 use super::{SMALL_LIMIT, VerifiedFile};
 
@@ -34,16 +35,18 @@ pub fn signature_candidates(name: &str) -> Vec<String> {
     candidates
 }
 
-/// Checks `release_dir/name` against its signature and DIGESTS on disk.
+/// Checks `release_dir/name` against its signature and DIGESTS on disk, and
+/// the signature's date against `version` (see [`rollback`]).
 /// `Ok(None)` when the file is not there; an error says what is wrong.
 pub fn release_file(
     release_dir: &Path,
     name: &str,
+    version: &Version,
     keyring: &Keyring,
     limit: u64,
 ) -> Result<Option<(VerifiedFile, FileRecord)>> {
     let path = release_dir.join(name);
-    let Some((mut file, size)) = open_regular(&path)? else {
+    let Some((mut file, size)) = open_checked(&path, Links::Refuse)? else {
         return Ok(None);
     };
     ensure!(
@@ -60,6 +63,15 @@ pub fn release_file(
             path.display()
         )
     })?;
+    // Before reading the file: a rolled-back release fails at once.
+    let signed_at = signed_at(&sig)?;
+    rollback::check_date(
+        version,
+        SignedAt {
+            file: &path.display().to_string(),
+            at: signed_at,
+        },
+    )?;
     let digests_name = format!("{name}.DIGESTS");
     let sha512 = match read_bounded(&release_dir.join(&digests_name), SMALL_LIMIT)? {
         Some(text) => digests::sha512_for(
@@ -129,9 +141,17 @@ pub fn release_file(
         sha512,
         signature: Some(sig_name),
         signed_by: Some(signer.fingerprint.to_string()),
-        signed_at: sig.signature().created().map(|t| t.as_secs()),
+        signed_at: Some(signed_at),
     };
     Ok(Some((verified, record)))
+}
+
+/// When `sig` was made (Unix seconds); a trusted signature always says.
+pub fn signed_at(sig: &Detached) -> Result<u32> {
+    sig.signature()
+        .created()
+        .map(|t| t.as_secs())
+        .context("the signature carries no creation time")
 }
 
 /// Checks `version.txt`: it must name `version`, and its signature must

@@ -17,7 +17,7 @@ use crate::k3s::release_file::{OnEsp, ReleaseFile, esp_airgap_path, esp_binary_p
 use crate::mirror::Release;
 use crate::model::Sha256Digest;
 use crate::model::component::ComponentId;
-use crate::model::content::Chunk;
+use crate::model::content::{Chunk, HostFile};
 use crate::model::fat::{DosTime, FatKind};
 use crate::model::flatcar::{INITRD, KERNEL, VersionSpec};
 use crate::model::stick::{
@@ -77,10 +77,11 @@ impl PlannedFile {
             path: path.to_string(),
             size: f.size,
             sha256: f.sha256,
-            content: Chunk::File {
+            content: Chunk::File(HostFile {
                 path: f.path.clone(),
                 len: f.size,
-            },
+                sha256: f.sha256,
+            }),
         }
     }
 

@@ -126,8 +126,10 @@ fn announce(args: &Options, payload: &Payload, port: u16, expectations: &Expecta
 }
 
 /// The version the payload is filed under in the throwaway mirror: clearly
-/// not a real Flatcar, and new enough for an embedded Ignition config.
-const PAYLOAD_VERSION: &str = "9999.0.0";
+/// not a real Flatcar (minor 99), new enough for an embedded Ignition config,
+/// and with a major day already past, so a signature made now is not refused
+/// as a rollback (src/mirror/rollback.rs).
+const PAYLOAD_VERSION: &str = "4669.99.0";
 
 /// The k3s tag a stand-in binary is filed under in the throwaway mirror.
 const K3S_STAND_IN_TAG: &str = "v0.0.0+smoke";

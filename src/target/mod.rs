@@ -75,27 +75,14 @@ fn write_extent(file: &mut File, e: &Extent, backing: Backing) -> Result<u64> {
             file.write_all_at(b, e.offset)?;
             Ok(b.len() as u64)
         }
-        Chunk::File { path, len } => {
-            let mut src =
-                File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        Chunk::File(src) => {
             file.seek(SeekFrom::Start(e.offset))?;
-            let copied = std::io::copy(&mut (&mut src).take_exact(*len), file)?;
-            anyhow::ensure!(
-                copied == *len,
-                "{} changed size while being written",
-                path.display()
-            );
-            Ok(copied)
+            // Fails, before anything is finalised, unless the bytes read are
+            // the verified ones.
+            src.copy_to(file)
         }
     }
 }
-
-trait TakeExact: std::io::Read + Sized {
-    fn take_exact(self, len: u64) -> std::io::Take<Self> {
-        self.take(len)
-    }
-}
-impl<R: std::io::Read> TakeExact for R {}
 
 #[cfg(test)]
 mod tests {

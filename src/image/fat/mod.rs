@@ -244,7 +244,7 @@ mod tests {
             match &e.chunk {
                 Chunk::Bytes(b) => buf[range].copy_from_slice(b),
                 Chunk::Zeros(_) => buf[range].fill(0),
-                Chunk::File { .. } => unreachable!("tests use in-memory files"),
+                Chunk::File(_) => unreachable!("tests use in-memory files"),
             }
         }
         buf
