@@ -17,8 +17,6 @@ use mkstick::mirror::{self, Arch, Channel, MirrorOptions, Release, VersionSpec};
 use support::fixture::{Fixture, INITRD, KERNEL, VERSION, random_bytes};
 use support::server::{Server, Special};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
-
 /// Retries as in production (2 s back-off): a refusal that is retried shows
 /// up as seconds, not milliseconds.
 fn options(fx: &Fixture, base: &str) -> MirrorOptions {
@@ -76,7 +74,7 @@ fn mkstick_offline(fx: &Fixture, base_url: &str, image: &str) -> Output {
     let dir = fx.dir.path();
     fs::write(dir.join("node.ign"), r#"{"ignition":{"version":"3.3.0"}}"#).unwrap();
     let ipxe = Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-deps/ipxe/ipxe-amd64.efi");
-    Command::new(BIN)
+    support::bin::mkstick()
         .env_clear()
         .env("MKSTICK_TEST_SIGNING_FINGERPRINT", fx.fingerprint())
         .env("SOURCE_DATE_EPOCH", "1700000000")
@@ -575,7 +573,7 @@ fn an_unsupported_base_url_fails_at_once() {
     }
     // The command line says the same, as quickly.
     let started = Instant::now();
-    let out = Command::new(BIN)
+    let out = support::bin::mkstick()
         .arg("mirror")
         .arg(fx.mirror())
         .args(["--base-url", "file:///srv/flatcar", "--version", VERSION])

@@ -4,15 +4,17 @@
 //! as JSON values, data URLs included) or `NAME.expected-error.txt`
 //! (`severity line:col message`).
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ignite/derived")
 }
 
 fn ignite(name: &str, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mkstick"))
+    support::bin::mkstick()
         .current_dir(dir())
         .args(["ignite", &format!("{name}.yml")])
         .args(extra)
