@@ -33,7 +33,7 @@ fn mkstick(dir: &Path, target: &str, extra: &[&str]) -> Output {
         .arg(dir.join("node.ign"))
         .args(["--flatcar-version", "4593.2.5", "--yes"])
         // k3s is on (K3S_TOKEN): its release pinned by hand, so no network.
-        .args(support::k3s_pin::ARGS)
+        .args(support::k3s_pin::args())
         .args(extra)
         .output()
         .unwrap()

@@ -13,7 +13,7 @@ use support::stick::{ESP_OFFSET, ipxe_amd64, mtype, ok, tamper_boot_script};
 /// its release pinned by hand, so no network.
 fn run(dir: &Path, args: &[&str]) -> Output {
     let pin = if args.contains(&"--ipxe-efi") {
-        support::k3s_pin::ARGS
+        support::k3s_pin::args()
     } else {
         &[]
     };

@@ -41,7 +41,7 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         // Every stick written here runs k3s: pin its release by hand.
         .args(if args.contains(&"--ipxe-efi") {
-            support::k3s_pin::ARGS
+            support::k3s_pin::args()
         } else {
             &[]
         })
@@ -308,7 +308,7 @@ fn a_server_stick_boots_and_its_node_finds_the_ca_files() {
         ])
         .args(["--ipxe-efi", ipxe.to_str().unwrap()])
         .args(["--flatcar-version", "4593.2.5", "--timeout", "400"])
-        .args(support::k3s_pin::ARGS)
+        .args(support::k3s_pin::args())
         .output()
         .unwrap();
     let text = ok(out);

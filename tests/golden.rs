@@ -49,7 +49,7 @@ fn mkstick(args: &[&str]) -> Command {
         ])
         .args(["--flatcar-version", "4593.2.5"])
         // k3s is on (K3S_TOKEN): pinned by hand, so no network.
-        .args(support::k3s_pin::ARGS)
+        .args(support::k3s_pin::args())
         .args(args);
     cmd
 }

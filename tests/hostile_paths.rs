@@ -44,7 +44,7 @@ fn command(dir: &Path, args: &[&str]) -> Command {
         .args(["--flatcar-version", "4593.2.5"])
         .args(["--secrets", "secrets.env", "--ssh-key", "key.pub"])
         .args(["--ignition", "node.ign"])
-        .args(support::k3s_pin::ARGS)
+        .args(support::k3s_pin::args())
         .args(args);
     cmd
 }
@@ -167,7 +167,7 @@ fn images_are_created_0600_and_never_widened() {
         .arg("--ipxe-efi")
         .arg(ipxe())
         .args(["--flatcar-version", "4593.2.5", "--secrets", "secrets.env"])
-        .args(support::k3s_pin::ARGS)
+        .args(support::k3s_pin::args())
         .args(["--ignition", "node.ign", "--image", "new.img", "--yes"])
         .output()
         .unwrap();

@@ -45,7 +45,7 @@ impl Case {
             .args(["--ipxe-efi", ipxe().to_str().unwrap()])
             .args(["--flatcar-version", "4593.2.5", "--image", "stick.img"])
             // Sticks with k3s settings pin its release: by hand, no network.
-            .args(support::k3s_pin::ARGS)
+            .args(support::k3s_pin::args())
             .args(args)
             .output()
             .unwrap()

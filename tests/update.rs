@@ -50,7 +50,7 @@ fn stick(dir: &Path) -> PathBuf {
         "in.env",
     ];
     // k3s is on: its release pinned by hand, so no network.
-    ok(run(dir, &[&args, support::k3s_pin::ARGS].concat()));
+    ok(run(dir, &[&args, support::k3s_pin::args()].concat()));
     dir.join("stick.img")
 }
 

@@ -44,7 +44,7 @@ impl Case {
 
     /// Runs mkstick with a clean environment and the standard inputs.
     fn run(&self, extra: &[&str]) -> Output {
-        self.run_with(support::k3s_pin::ARGS, extra)
+        self.run_with(support::k3s_pin::args(), extra)
     }
 
     /// [`Case::run`] with `k3s` as the k3s release options.
