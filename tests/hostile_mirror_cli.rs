@@ -201,3 +201,93 @@ fn an_unsupported_base_url_fails_at_once() {
         assert!(err.contains("--base-url") && err.contains(says), "{err}");
     }
 }
+
+#[test]
+fn an_announced_size_over_the_bound_is_refused_before_downloading() {
+    let fx = Fixture::new(66);
+    let server = Server::with_specials(
+        &fx.cdn(),
+        vec![Special::Oversized {
+            path: Fixture::url_path(KERNEL),
+            // One byte over the kernel's 512 MiB bound (src/mirror/mod.rs).
+            head_len: Some((512 << 20) + 1),
+            body_len: 1,
+        }],
+    );
+    let (out, took) = mirror(&fx, &server.base);
+    let err = refused_at_once(&out, took);
+    assert!(err.contains("allowed for") && err.contains(KERNEL), "{err}");
+    let gets: Vec<_> = server
+        .gets(KERNEL)
+        .into_iter()
+        .filter(|h| h.method == "GET")
+        .collect();
+    assert!(gets.is_empty(), "the kernel was downloaded: {gets:?}");
+}
+
+/// `mkstick --offline` from the fixture's mirror, with no server.
+fn offline(fx: &Fixture, image: &str) -> Output {
+    let dir = fx.dir.path();
+    fs::write(dir.join("node.ign"), r#"{"ignition":{"version":"3.3.0"}}"#).unwrap();
+    let child = support::bin::mkstick()
+        .env_clear()
+        .env("MKSTICK_TEST_SIGNING_FINGERPRINT", fx.fingerprint())
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .current_dir(dir)
+        .args(["--offline", "--mirror", "mirror", "--keyring", "key.asc"])
+        .args(["--yes", "--image", image, "--flatcar-version", VERSION])
+        .args(["--base-url", "http://127.0.0.1:9", "--ignition", "node.ign"])
+        .arg("--ipxe-efi")
+        .arg(support::stick::ipxe_amd64())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    finish(child)
+}
+
+#[test]
+fn offline_refuses_an_unsigned_file_the_bookkeeping_vouches_for() {
+    let fx = Fixture::new(67);
+    let server = Server::start(&fx.cdn());
+    let (out, _) = mirror(&fx, &server.base);
+    assert!(out.status.success(), "{}", stderr(&out));
+    drop(server);
+    fs::remove_file(fx.mirrored("flatcar_production_image.vmlinuz.sig")).unwrap();
+    let out = offline(&fx, "a.img");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("unsigned"), "{err}");
+    assert!(!fx.dir.path().join("a.img").exists());
+}
+
+#[test]
+fn offline_refuses_fifos_and_devices_in_the_mirror_without_hanging() {
+    let fx = Fixture::new(68);
+    let server = Server::start(&fx.cdn());
+    let (out, _) = mirror(&fx, &server.base);
+    assert!(out.status.success(), "{}", stderr(&out));
+    drop(server);
+    for (name, says) in [(KERNEL, "is a FIFO"), (INITRD, "is a character device")] {
+        let path = fx.mirrored(name);
+        let saved = fs::read(&path).unwrap();
+        fs::remove_file(&path).unwrap();
+        if says == "is a FIFO" {
+            let made = std::process::Command::new("mkfifo")
+                .arg(&path)
+                .status()
+                .unwrap();
+            assert!(made.success());
+        } else {
+            symlink("/dev/zero", &path).unwrap();
+        }
+        let out = offline(&fx, "a.img");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains(says) && err.contains(name), "{name}: {err}");
+        assert!(!fx.dir.path().join("a.img").exists());
+        fs::remove_file(&path).unwrap();
+        fs::write(&path, saved).unwrap();
+    }
+}
