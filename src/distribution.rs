@@ -142,13 +142,13 @@ fn write_page(dir: &Path, page: &ManPage) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Writes to stdout; a reader that stops early (`| head`) is not an error.
+/// Writes to stdout. A closed pipe or a full device is an error like any
+/// other (the rule is in `main.rs`): a truncated man page is not a success.
 fn print(bytes: &[u8]) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
-        _ => Ok(()),
-    }
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .context("writing to stdout")
 }
 
 #[cfg(test)]

@@ -14,16 +14,36 @@ fn main() -> ExitCode {
     }
 }
 
+/// One rule for output that cannot be written, for every command: a closed
+/// pipe (`mkstick man | head -1`), a full disk or `/dev/full` on stdout or
+/// stderr ends with exit status 1 and, where stderr still takes it, one line
+/// `mkstick: error: writing … : <the OS error>`; never a panic, never success.
+///
+/// Why not the Unix habit of dying silently from SIGPIPE (status 141): a
+/// full device raises no signal, so there would be two rules; a script
+/// could not tell a truncated man page or JSON plan from a whole one; and
+/// Rust starts with SIGPIPE ignored, so restoring it would need `unsafe`.
+/// Each command therefore writes through a fallible write with context
+/// (`commands::print`, `distribution`, `ignite`); `quiet_print_failures`
+/// catches a `println!` deeper down.
 fn run() -> ExitCode {
     quiet_print_failures();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // --help, --version and usage errors: clap's own text and exit code,
-        // unless the text cannot be written (a full or closed stdout).
+        // unless the text cannot be written (the rule above).
         Err(e) => {
             return match e.print() {
                 Ok(()) => ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)),
-                Err(_) => ExitCode::from(1),
+                Err(io) => {
+                    let to = if e.use_stderr() { "stderr" } else { "stdout" };
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "mkstick: error: writing the {} to {to}: {io}",
+                        clap_text(&e)
+                    );
+                    ExitCode::from(1)
+                }
             };
         }
     };
@@ -35,6 +55,16 @@ fn run() -> ExitCode {
             let _ = writeln!(std::io::stderr(), "mkstick: error: {err:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// What clap had to say, for the message when it cannot be written.
+fn clap_text(e: &clap::Error) -> &'static str {
+    match e.kind() {
+        clap::error::ErrorKind::DisplayHelp
+        | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => "help text",
+        clap::error::ErrorKind::DisplayVersion => "version",
+        _ => "usage error",
     }
 }
 

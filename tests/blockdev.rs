@@ -8,8 +8,6 @@ use std::process::{Command, Output};
 
 use support::loopdev::Loop;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
-
 /// A loop device (with partition scanning) over a fresh sparse file of
 /// `mib` MiB; the device is detached before the file goes.
 fn sparse_loop(mib: u64) -> Option<(Loop, tempfile::TempDir)> {
@@ -25,7 +23,7 @@ fn sparse_loop(mib: u64) -> Option<(Loop, tempfile::TempDir)> {
 fn mkstick(dir: &Path, target: &str, extra: &[&str]) -> Output {
     let ipxe = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".test-deps/ipxe/ipxe-amd64.efi");
     std::fs::write(dir.join("node.ign"), r#"{"ignition":{"version":"3.3.0"}}"#).unwrap();
-    Command::new(BIN)
+    support::bin::mkstick()
         .env_clear()
         .env("K3S_TOKEN", "loop-test-token")
         .arg(target)
@@ -35,12 +33,7 @@ fn mkstick(dir: &Path, target: &str, extra: &[&str]) -> Output {
         .arg(dir.join("node.ign"))
         .args(["--flatcar-version", "4593.2.5", "--yes"])
         // k3s is on (K3S_TOKEN): its release pinned by hand, so no network.
-        .args([
-            "--k3s-version",
-            "v1.31.4+k3s1",
-            "--k3s-sha256",
-            "86bd33ebf64e01aaafb7dab419436ac025d04abd933bbbb124ddb25c30b59dd7",
-        ])
+        .args(support::k3s_pin::args())
         .args(extra)
         .output()
         .unwrap()
@@ -97,7 +90,7 @@ fn writes_a_loop_device_and_refuses_unsafe_ones() {
             String::from_utf8_lossy(&fsck.stdout)
         );
     }
-    let out = Command::new(BIN)
+    let out = support::bin::mkstick()
         .arg("inspect")
         .arg(&lo.dev)
         .output()

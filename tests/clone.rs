@@ -2,43 +2,22 @@
 //! a stick that no longer matches its manifest is refused unless --force.
 //! mtools (from scripts/setup) tampers with a copy; a missing tool fails.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
-/// Cluster sticks run k3s (they carry the token): its release pinned by hand, so no network.
-const HAND_PIN: &[&str] = &[
-    "--k3s-version",
-    "v1.31.4+k3s1",
-    "--k3s-sha256",
-    "86bd33ebf64e01aaafb7dab419436ac025d04abd933bbbb124ddb25c30b59dd7",
-];
+use support::stick::{ESP_OFFSET, ipxe_amd64, mtype, ok, tamper_boot_script};
 
-fn ipxe() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-deps/ipxe/ipxe-amd64.efi")
-}
-
+/// Every stick written here runs k3s (a cluster stick carries the token):
+/// its release pinned by hand, so no network.
 fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .env_clear()
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .current_dir(dir)
-        .args(args)
-        // Every stick written here runs k3s: pin its release by hand.
-        .args(if args.contains(&"--ipxe-efi") {
-            HAND_PIN
-        } else {
-            &[]
-        })
-        .output()
-        .unwrap()
-}
-
-fn ok(out: Output) -> String {
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "mkstick failed:\n{text}");
-    text
+    let pin = if args.contains(&"--ipxe-efi") {
+        support::k3s_pin::args()
+    } else {
+        &[]
+    };
+    support::stick::run(dir, &[args, pin].concat())
 }
 
 /// A cluster server stick: env files, and CA files in k3s-tls/ and k3s-tls/etcd/.
@@ -57,7 +36,7 @@ fn server_stick(dir: &Path) -> PathBuf {
         dir,
         &["cluster", "init", "lab.yml", "--secrets", "in.env"],
     ));
-    let ipxe = ipxe();
+    let ipxe = ipxe_amd64();
     ok(run(
         dir,
         &[
@@ -99,16 +78,7 @@ fn a_tampered_stick_is_refused_unless_forced() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let src = server_stick(dir);
-    std::fs::write(dir.join("evil.ipxe"), "#!ipxe\nshell\n").unwrap();
-    let mcopy = Command::new("mcopy")
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .args(["-o", "-i"])
-        .arg(format!("{}@@1M", src.display()))
-        .arg(dir.join("evil.ipxe"))
-        .arg("::/autoexec.ipxe")
-        .status()
-        .expect("mcopy (mtools) missing: run scripts/setup");
-    assert!(mcopy.success());
+    tamper_boot_script(dir, &src);
     let out = run(dir, &["clone", "src.img", "copy.img"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -126,12 +96,6 @@ fn a_tampered_stick_is_refused_unless_forced() {
         "{text}"
     );
     // The copy carries the stick as it is now: the changed script included.
-    let script = Command::new("mtype")
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .arg("-i")
-        .arg(format!("{}@@1M", dir.join("copy.img").display()))
-        .arg("::/autoexec.ipxe")
-        .output()
-        .expect("mtype (mtools) missing: run scripts/setup");
-    assert_eq!(script.stdout, b"#!ipxe\nshell\n");
+    let script = mtype(&dir.join("copy.img"), ESP_OFFSET, "autoexec.ipxe");
+    assert_eq!(script, "#!ipxe\nshell\n");
 }

@@ -2,10 +2,12 @@
 //! changed by a second run, bad inventories fail with file:line:col, and no
 //! output carries a token, key or secret value.
 
+mod support;
+
 use std::fs;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 const INVENTORY: &str = "\
 cluster: lab
@@ -26,7 +28,7 @@ const HEARTBEAT: &str = "https://hc.example.com/ping/very-secret-n2";
 const DDNS: &str = "ddns-secret-password";
 
 fn mkstick(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mkstick"))
+    support::bin::mkstick()
         .args(args)
         .current_dir(dir)
         .env_remove("LOGEXPORT_HOST")

@@ -3,19 +3,12 @@
 //! booted by `qemu-test --smoke` (all installed by scripts/setup; a missing
 //! tool fails the test).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
-
-const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
-/// Cluster sticks run k3s (they carry the token): its release pinned by hand, so no network.
-const HAND_PIN: &[&str] = &[
-    "--k3s-version",
-    "v1.31.4+k3s1",
-    "--k3s-sha256",
-    "86bd33ebf64e01aaafb7dab419436ac025d04abd933bbbb124ddb25c30b59dd7",
-];
 
 const INVENTORY: &str = "\
 cluster: lab
@@ -42,13 +35,13 @@ fn ipxe() -> PathBuf {
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
+    support::bin::mkstick()
         .env_clear()
         .current_dir(dir)
         .args(args)
         // Every stick written here runs k3s: pin its release by hand.
         .args(if args.contains(&"--ipxe-efi") {
-            HAND_PIN
+            support::k3s_pin::args()
         } else {
             &[]
         })
@@ -76,14 +69,7 @@ fn build(dir: &Path, extra: &[&str]) -> String {
 
 /// A file of the secrets volume (at 257 MiB), or None when mtools finds none.
 fn secret_file(img: &Path, path: &str) -> Option<Vec<u8>> {
-    let out = Command::new("mtype")
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .arg("-i")
-        .arg(format!("{}@@257M", img.display()))
-        .arg(format!("::{path}"))
-        .output()
-        .expect("mtype (mtools) missing: run scripts/setup");
-    out.status.success().then_some(out.stdout)
+    support::stick::fat_file(img, support::stick::SECRETS_OFFSET, path)
 }
 
 fn env_value(env: &[u8], key: &str) -> Option<String> {
@@ -310,7 +296,7 @@ fn a_server_stick_boots_and_its_node_finds_the_ca_files() {
     let dir = tmp.path();
     let ipxe = ipxe();
     // Under TCG on a loaded machine the verdict can take minutes.
-    let out = Command::new(BIN)
+    let out = support::bin::mkstick()
         .current_dir(dir)
         .args([
             "qemu-test",
@@ -322,7 +308,7 @@ fn a_server_stick_boots_and_its_node_finds_the_ca_files() {
         ])
         .args(["--ipxe-efi", ipxe.to_str().unwrap()])
         .args(["--flatcar-version", "4593.2.5", "--timeout", "400"])
-        .args(HAND_PIN)
+        .args(support::k3s_pin::args())
         .output()
         .unwrap();
     let text = ok(out);

@@ -13,8 +13,6 @@ use k3s_support::{ChannelServer, Release, TAG};
 use mkstick::k3s::ReleaseFile;
 use support::server::Server;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
-
 const INVENTORY: &str = "\
 cluster: lab
 domain: example.com
@@ -65,7 +63,7 @@ fn a_channel_is_resolved_once_for_the_whole_cluster() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("lab.yml"), INVENTORY).unwrap();
     let mkstick = |args: &[&str]| {
-        Command::new(BIN)
+        support::bin::mkstick()
             .env_clear()
             .current_dir(dir.path())
             .args(args)

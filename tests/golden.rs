@@ -2,10 +2,10 @@
 //! JSON), the boot script, `inspect`, and --help. Regenerate with
 //! `MKSTICK_BLESS=1 cargo test --test golden` and review the diff.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -29,7 +29,7 @@ fn check(name: &str, actual: &str) {
 
 /// mkstick with the fixture inputs (fixed iPXE stand-in, fixed time).
 fn mkstick(args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = support::bin::mkstick();
     cmd.env_clear()
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .current_dir(fixtures())
@@ -49,12 +49,7 @@ fn mkstick(args: &[&str]) -> Command {
         ])
         .args(["--flatcar-version", "4593.2.5"])
         // k3s is on (K3S_TOKEN): pinned by hand, so no network.
-        .args([
-            "--k3s-version",
-            "v1.31.4+k3s1",
-            "--k3s-sha256",
-            "86bd33ebf64e01aaafb7dab419436ac025d04abd933bbbb124ddb25c30b59dd7",
-        ])
+        .args(support::k3s_pin::args())
         .args(args);
     cmd
 }
@@ -91,13 +86,13 @@ fn dry_run_text_and_inspect() {
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("stick.img");
     stdout(&mut mkstick(&["--image", img.to_str().unwrap()]));
-    let report = stdout(Command::new(BIN).arg("inspect").arg(&img));
+    let report = stdout(support::bin::mkstick().arg("inspect").arg(&img));
     check("inspect.txt", &report);
 }
 
 #[test]
 fn help_fits_80_columns() {
-    let help = stdout(Command::new(BIN).arg("--help").env("COLUMNS", "80"));
+    let help = stdout(support::bin::mkstick().arg("--help").env("COLUMNS", "80"));
     for line in help.lines() {
         assert!(
             line.chars().count() <= 80 || line.starts_with('|'),

@@ -3,6 +3,8 @@
 //! files, and outputs that are not regular files. Everything is made in a
 //! temp dir (device nodes with `mknod`), never the machine's real devices.
 
+mod support;
+
 use std::io::Write as _;
 use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _, symlink};
 use std::path::{Path, PathBuf};
@@ -10,7 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn mkstick() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mkstick"))
+    support::bin::mkstick()
 }
 
 /// Waits for a child with a deadline: a hang is a failure, not a stuck suite.

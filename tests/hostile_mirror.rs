@@ -19,8 +19,6 @@ use support::fixture::{Fixture, INITRD, KERNEL, VERSION, random_bytes};
 use support::keys::TestKey;
 use support::server::{Server, Special};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
-
 /// Retries as in production (2 s back-off): a refusal that is retried shows
 /// up as seconds, not milliseconds.
 fn options(fx: &Fixture, base: &str) -> MirrorOptions {
@@ -82,7 +80,7 @@ fn offline_command(fx: &Fixture, base_url: &str, image: &str) -> Command {
     let dir = fx.dir.path();
     fs::write(dir.join("node.ign"), r#"{"ignition":{"version":"3.3.0"}}"#).unwrap();
     let ipxe = Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-deps/ipxe/ipxe-amd64.efi");
-    let mut cmd = Command::new(BIN);
+    let mut cmd = support::bin::mkstick();
     cmd.env_clear()
         .env("MKSTICK_TEST_SIGNING_FINGERPRINT", fx.fingerprint())
         .env("SOURCE_DATE_EPOCH", "1700000000")
@@ -597,7 +595,7 @@ fn an_unsupported_base_url_fails_at_once() {
     }
     // The command line says the same, as quickly.
     let started = Instant::now();
-    let out = Command::new(BIN)
+    let out = support::bin::mkstick()
         .arg("mirror")
         .arg(fx.mirror())
         .args(["--base-url", "file:///srv/flatcar", "--version", VERSION])
@@ -641,7 +639,7 @@ fn sign_release_at(fx: &mut Fixture, seed: u64, kernel_at: u32, initrd_at: u32) 
 
 /// `mkstick mirror DIR --version VERSION` against `server`.
 fn mkstick_mirror(fx: &Fixture, server: &Server) -> Output {
-    Command::new(BIN)
+    support::bin::mkstick()
         .arg("mirror")
         .arg(fx.mirror())
         .args(["--base-url", &server.base, "--version", VERSION])

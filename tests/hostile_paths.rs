@@ -13,17 +13,8 @@ use std::time::{Duration, Instant};
 
 use support::loopdev::Loop;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
 const KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx1V0dkPrvV5YpQmHqFmE3FWb0S4T0bQ0m5R0u0nJ4E me@laptop\n";
-
-/// The secrets turn k3s on: its release pinned by hand, so no network.
-const HAND_PIN: &[&str] = &[
-    "--k3s-version",
-    "v1.31.4+k3s1",
-    "--k3s-sha256",
-    "86bd33ebf64e01aaafb7dab419436ac025d04abd933bbbb124ddb25c30b59dd7",
-];
 
 fn ipxe() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-deps/ipxe/ipxe-amd64.efi")
@@ -44,7 +35,7 @@ fn case() -> tempfile::TempDir {
 
 /// mkstick with the standard inputs; `args` come last and may override them.
 fn command(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = support::bin::mkstick();
     cmd.env_clear()
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .current_dir(dir)
@@ -53,7 +44,7 @@ fn command(dir: &Path, args: &[&str]) -> Command {
         .args(["--flatcar-version", "4593.2.5"])
         .args(["--secrets", "secrets.env", "--ssh-key", "key.pub"])
         .args(["--ignition", "node.ign"])
-        .args(HAND_PIN)
+        .args(support::k3s_pin::args())
         .args(args);
     cmd
 }
@@ -170,13 +161,13 @@ fn images_are_created_0600_and_never_widened() {
     // umask 0 would make a 0666 file of a plain create.
     let out = Command::new("sh")
         .args(["-c", "umask 000; exec \"$@\"", "sh"])
-        .arg(BIN)
+        .arg(support::bin::path())
         .env_clear()
         .current_dir(d.path())
         .arg("--ipxe-efi")
         .arg(ipxe())
         .args(["--flatcar-version", "4593.2.5", "--secrets", "secrets.env"])
-        .args(HAND_PIN)
+        .args(support::k3s_pin::args())
         .args(["--ignition", "node.ign", "--image", "new.img", "--yes"])
         .output()
         .unwrap();
@@ -384,7 +375,7 @@ fn a_read_only_device_says_nothing_was_written() {
 fn ign_path_given_a_file_says_use_ignition() {
     let d = case();
     // Not `command()`: its --ignition would conflict with IGN_PATH.
-    let mut cmd2 = Command::new(BIN);
+    let mut cmd2 = support::bin::mkstick();
     cmd2.env_clear()
         .env("IGN_PATH", d.path().join("node.ign"))
         .current_dir(d.path())
@@ -428,7 +419,7 @@ fn a_full_or_closed_stdout_is_an_error_not_a_panic() {
     let mut all: Vec<(String, Command)> = commands
         .iter()
         .map(|args| {
-            let mut c = Command::new(BIN);
+            let mut c = support::bin::mkstick();
             c.env_clear().current_dir(d.path()).args(args);
             (args.join(" "), c)
         })

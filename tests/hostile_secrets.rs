@@ -2,10 +2,11 @@
 //! characters or more) of the secret values it was given, and the secrets-file
 //! syntax follows a shell's env file.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
 /// Every secret value used below; none of their 4-character pieces may leak.
 const SECRETS: &[&str] = &["Zq8vK3pW7mXt2Rn9", "hU7nt3Rq2pXv0Lk", "wQ9rT4eZ8yJjK5Bd"];
 
@@ -37,15 +38,14 @@ impl Case {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
+        support::bin::mkstick()
             .env_clear()
             .env("SOURCE_DATE_EPOCH", "1700000000")
             .current_dir(self.dir.path())
             .args(["--ipxe-efi", ipxe().to_str().unwrap()])
             .args(["--flatcar-version", "4593.2.5", "--image", "stick.img"])
             // Sticks with k3s settings pin its release: by hand, no network.
-            .args(["--k3s-version", "v1.31.4+k3s1", "--k3s-sha256"])
-            .arg("86bd33ebf64e01aaafb7dab419436ac025d04abd933bbbb124ddb25c30b59dd7")
+            .args(support::k3s_pin::args())
             .args(args)
             .output()
             .unwrap()
@@ -305,7 +305,7 @@ fn no_hash_of_a_secrets_file_outside_the_secrets_volume() {
     assert!(secrets.contains(&format!("{}  namecheap_ddns_env\n", hashes[1])));
 
     for json in [false, true] {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = support::bin::mkstick();
         cmd.arg("inspect").arg(c.path("stick.img"));
         if json {
             cmd.arg("--json");
@@ -330,7 +330,7 @@ fn no_hash_of_a_secrets_file_outside_the_secrets_volume() {
     let mut tampered = image.clone();
     tampered[at] ^= 1;
     std::fs::write(c.path("tampered.img"), &tampered).unwrap();
-    let out = Command::new(BIN)
+    let out = support::bin::mkstick()
         .arg("inspect")
         .arg(c.path("tampered.img"))
         .output()

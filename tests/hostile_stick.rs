@@ -2,10 +2,11 @@
 //! wrong iPXE binaries), and sticks that are corrupt or hostile when read back
 //! (crafted by writing a good image and patching its bytes).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
 const KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx1V0dkPrvV5YpQmHqFmE3FWb0S4T0bQ0m5R0u0nJ4E";
 
@@ -39,7 +40,7 @@ impl Case {
     }
 
     fn mkstick(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
+        support::bin::mkstick()
             .env_clear()
             .env("SOURCE_DATE_EPOCH", "1700000000")
             .current_dir(self.dir.path())
@@ -197,7 +198,7 @@ fn good_image(c: &Case) -> Vec<u8> {
 fn inspect(c: &Case, name: &str, bytes: &[u8]) -> (Option<i32>, String) {
     let path = c.path(name);
     std::fs::write(&path, bytes).unwrap();
-    let mut child = Command::new(BIN)
+    let mut child = support::bin::mkstick()
         .arg("inspect")
         .arg(&path)
         .stdout(std::process::Stdio::piped())

@@ -1,12 +1,14 @@
 //! `mkstick ignite` as a command: output to stdout or a file (atomically,
 //! nothing on error), stdin, formats, exit codes.
 
+mod support;
+
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 fn mkstick() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mkstick"))
+    support::bin::mkstick()
 }
 
 const GOOD: &str = "variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: /etc/hostname\n      mode: 0644\n      contents:\n        inline: node1\n";

@@ -2,6 +2,8 @@
 //! to date, Debian's ignition-validate accepts it, every unit it ships passes
 //! `systemd-analyze verify`, and every script it ships parses.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -18,7 +20,7 @@ fn default_config() -> Value {
 
 #[test]
 fn ignition_ign_is_up_to_date() {
-    let out = Command::new(env!("CARGO_BIN_EXE_mkstick"))
+    let out = support::bin::mkstick()
         .args(["ignite", "ignition/ignition.yml"])
         .current_dir(repo())
         .output()

@@ -6,8 +6,10 @@
 //! of the whole file). `NAME.args` (optional) holds extra
 //! arguments, one a line (`-d` / `../files` for cases reading local files).
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ignite/derived")
@@ -15,7 +17,7 @@ fn dir() -> PathBuf {
 
 fn ignite(name: &str, extra: &[&str]) -> Output {
     let args = std::fs::read_to_string(dir().join(format!("{name}.args"))).unwrap_or_default();
-    Command::new(env!("CARGO_BIN_EXE_mkstick"))
+    support::bin::mkstick()
         .current_dir(dir())
         .args(["ignite", &format!("{name}.yml")])
         .args(args.lines().filter(|l| !l.is_empty()))

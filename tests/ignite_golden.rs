@@ -2,9 +2,11 @@
 //! binary, compared with the reference tools' output by meaning (data URLs
 //! decoded, empty objects = absent), as the fixtures' README prescribes.
 
+mod support;
+
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -14,7 +16,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn ignite(name: &str, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mkstick"))
+    support::bin::mkstick()
         .current_dir(fixtures())
         .args(["ignite", "--files-dir", "files", &format!("{name}.yml")])
         .args(extra)

@@ -4,13 +4,13 @@ mod k3s_support;
 mod support;
 
 use std::fs;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use k3s_support::{ChannelServer, Release, TAG, TAG_URL};
 use support::server::Server;
 
 fn mirror(dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mkstick"))
+    support::bin::mkstick()
         .arg("mirror")
         .arg(dir)
         .args(["--k3s-only"])

@@ -12,8 +12,6 @@ use mkstick::k3s::ReleaseFile;
 use support::fixture::{Fixture, VERSION};
 use support::server::Server;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
-
 fn ipxe(arch: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(".test-deps/ipxe/ipxe-{arch}.efi"))
 }
@@ -39,7 +37,7 @@ impl Case {
 
     /// mkstick writing `stick.img`, k3s on (a token) unless `k3s` is false.
     fn run(&self, k3s: bool, extra: &[&str]) -> Output {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = support::bin::mkstick();
         cmd.env_clear()
             .env("SOURCE_DATE_EPOCH", "1700000000")
             .current_dir(self.dir.path())
@@ -84,7 +82,7 @@ impl Case {
 
 /// A partition's first byte, from `mkstick inspect --json`.
 fn partition_start(img: &Path, name: &str) -> u64 {
-    let out = Command::new(BIN)
+    let out = support::bin::mkstick()
         .args(["inspect", "--json"])
         .arg(img)
         .output()
@@ -150,7 +148,7 @@ fn the_pin_on_the_stick_is_the_served_binary() {
         manifest["k3s"]["binaries"][0]["sha256"],
         release.amd64_sha().to_string()
     );
-    let out = Command::new(BIN)
+    let out = support::bin::mkstick()
         .arg("inspect")
         .arg(c.img())
         .output()
@@ -296,7 +294,7 @@ fn offline_carries_the_verified_binary_and_airgap_images() {
             "--k3s-airgap",
         ];
         args.extend(extra);
-        let mut cmd = Command::new(BIN);
+        let mut cmd = support::bin::mkstick();
         cmd.env_clear()
             .env("MKSTICK_TEST_SIGNING_FINGERPRINT", fx.fingerprint())
             .env("SOURCE_DATE_EPOCH", "1700000000")

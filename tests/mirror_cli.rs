@@ -3,13 +3,13 @@
 
 mod support;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use support::fixture::{Fixture, INITRD, KERNEL, VERSION};
 use support::server::Server;
 
 fn mirror(fx: &Fixture, server: &Server, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mkstick"))
+    support::bin::mkstick()
         .arg("mirror")
         .arg(fx.mirror())
         .args(["--base-url", &server.base])
@@ -83,7 +83,7 @@ fn unknown_version_fails_naming_the_url() {
 fn production_pin_refuses_a_foreign_key() {
     let fx = Fixture::new(32);
     let server = Server::start(&fx.cdn());
-    let out = Command::new(env!("CARGO_BIN_EXE_mkstick"))
+    let out = support::bin::mkstick()
         .arg("mirror")
         .arg(fx.mirror())
         .args(["--base-url", &server.base, "--version", VERSION])
@@ -103,7 +103,7 @@ fn production_pin_refuses_a_foreign_key() {
 
 #[test]
 fn help_matches_golden() {
-    let out = Command::new(env!("CARGO_BIN_EXE_mkstick"))
+    let out = support::bin::mkstick()
         .args(["mirror", "--help"])
         .env("COLUMNS", "100")
         .output()

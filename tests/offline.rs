@@ -10,13 +10,11 @@ use std::process::{Command, Output};
 use support::fixture::{Fixture, INITRD, KERNEL, VERSION};
 use support::server::Server;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
-
 fn mkstick(fx: &Fixture, base_url: &str, extra: &[&str]) -> Output {
     let dir = fx.dir.path();
     std::fs::write(dir.join("node.ign"), r#"{"ignition":{"version":"3.3.0"}}"#).unwrap();
     let ipxe = Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-deps/ipxe/ipxe-amd64.efi");
-    Command::new(BIN)
+    support::bin::mkstick()
         .env_clear()
         .env("MKSTICK_TEST_SIGNING_FINGERPRINT", fx.fingerprint())
         .env("SOURCE_DATE_EPOCH", "1700000000")

@@ -4,11 +4,12 @@
 //! checked by `lintian`, and run from an unpacked copy. All the tools come
 //! from `scripts/setup`.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Runs a command to completion; a missing tool is a failure that names the
@@ -32,7 +33,7 @@ fn ok(cmd: &mut Command) -> String {
 }
 
 fn mkstick(args: &[&str]) -> String {
-    ok(Command::new(BIN).args(args))
+    ok(support::bin::mkstick().args(args))
 }
 
 /// Every subcommand as its path (`["cluster", "build"]`), nested ones
@@ -119,7 +120,7 @@ fn completion_scripts_parse_in_their_shells() {
     let ps = mkstick(&["completions", "powershell"]);
     assert!(ps.contains("Register-ArgumentCompleter"), "{ps}");
     // An unknown shell is refused with the list of known ones.
-    let out = run(Command::new(BIN).args(["completions", "tcsh"]));
+    let out = run(support::bin::mkstick().args(["completions", "tcsh"]));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("possible values: bash"));
 }

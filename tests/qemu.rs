@@ -54,9 +54,9 @@ fn write_options(dir: &Path) -> Vec<String> {
         "--k3s",
         "K3S_URL=https://10.0.0.1:6443",
         "--k3s-version",
-        "v1.31.4+k3s1",
+        support::k3s_pin::VERSION,
         "--k3s-sha256",
-        "86bd33ebf64e01aaafb7dab419436ac025d04abd933bbbb124ddb25c30b59dd7",
+        support::k3s_pin::SHA256,
         "--heartbeat-url",
         "https://hb.example.com/ping",
     ]
@@ -66,7 +66,7 @@ fn write_options(dir: &Path) -> Vec<String> {
 }
 
 fn mkstick(args: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mkstick"))
+    support::bin::mkstick()
         .args(args)
         .output()
         .expect("running mkstick")
@@ -372,7 +372,7 @@ fn start_smoke(dir: &Path) -> (std::process::Child, String) {
     let port = free_port();
     let image = written_stick(dir, port);
     let img = image.to_str().unwrap().to_string();
-    let child = Command::new(env!("CARGO_BIN_EXE_mkstick"))
+    let child = support::bin::mkstick()
         .args([
             "qemu-test",
             "--smoke",
@@ -438,7 +438,7 @@ fn qemu_dies_with_a_killed_mkstick() {
 fn interactive_mode_needs_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let image = written_stick(dir.path(), free_port());
-    let out = Command::new(env!("CARGO_BIN_EXE_mkstick"))
+    let out = support::bin::mkstick()
         .args(["qemu-test", image.to_str().unwrap()])
         .stdin(std::process::Stdio::null())
         .output()
@@ -455,7 +455,7 @@ fn interactive_mode_needs_a_terminal() {
 /// with `MKSTICK_BLESS=1 cargo test --test qemu help` and review the diff).
 #[test]
 fn help_matches_golden_and_fits_80_columns() {
-    let out = Command::new(env!("CARGO_BIN_EXE_mkstick"))
+    let out = support::bin::mkstick()
         .args(["qemu-test", "--help"])
         // clap shows the values of env-backed options: show none.
         .env_clear()
@@ -492,7 +492,7 @@ fn interactive_ctrl_c_on_the_terminal_stops_qemu() {
     let img = image.to_str().unwrap();
     let command = format!(
         "{} qemu-test {img} --accel tcg --ssh-port {}",
-        env!("CARGO_BIN_EXE_mkstick"),
+        support::bin::path().display(),
         free_port()
     );
     let mut child = Command::new("script")

@@ -11,7 +11,7 @@ mod support;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
@@ -49,7 +49,7 @@ fn free_port() -> u16 {
 }
 
 fn mkstick(args: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mkstick"))
+    support::bin::mkstick()
         .args(args)
         .output()
         .expect("running mkstick")
@@ -65,7 +65,12 @@ fn standin_sha256() -> String {
 /// The writer's hand pin (no network): the release tag and `sha256`. The
 /// node downloads from the default release URL, which the harness plays.
 fn hand_pin(sha256: &str) -> [&str; 4] {
-    ["--k3s-version", "v1.31.4+k3s1", "--k3s-sha256", sha256]
+    [
+        "--k3s-version",
+        support::k3s_pin::VERSION,
+        "--k3s-sha256",
+        sha256,
+    ]
 }
 
 /// A stick written by `mkstick --image` with the default node config,

@@ -4,10 +4,12 @@
 //! nothing when nothing changes, and round-trips through `clone`.
 //! mtools (from scripts/setup) reads and tampers with images; a missing tool fails.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
+use std::path::{Path, PathBuf};
+
+use support::stick::{ESP_OFFSET, SECRETS_OFFSET, ipxe_amd64, run, tamper_boot_script};
+
 const MIB: usize = 1 << 20;
 /// The default layout: 1 MiB GPT head, 256 MiB ESP, 16 MiB secrets volume.
 const SECRETS: std::ops::Range<usize> = 257 * MIB..273 * MIB;
@@ -16,25 +18,9 @@ const TOKEN: &str = "tok-Vq83nXz1-first";
 const NEW_TOKEN: &str = "tok-Pw55kLm2-second";
 const LOG_HOST: &str = "logs.secret-host.example.com";
 
-fn ipxe() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-deps/ipxe/ipxe-amd64.efi")
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .env_clear()
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 /// Stdout and stderr of a run that must succeed, checked for secret values.
-fn ok(out: Output) -> String {
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "mkstick failed:\n{text}");
+fn ok(out: std::process::Output) -> String {
+    let text = support::stick::ok(out);
     no_secrets(&text);
     text
 }
@@ -52,38 +38,24 @@ fn stick(dir: &Path) -> PathBuf {
         format!("K3S_TOKEN={TOKEN}\nLOGEXPORT_HOST={LOG_HOST}\nLOGEXPORT_PORT=6514\n"),
     )
     .unwrap();
-    let ipxe = ipxe();
-    ok(run(
-        dir,
-        &[
-            "--image",
-            "stick.img",
-            "--ipxe-efi",
-            ipxe.to_str().unwrap(),
-            "--flatcar-version",
-            "4593.2.5",
-            "--secrets",
-            "in.env",
-            // k3s is on: its release pinned by hand, so no network.
-            "--k3s-version",
-            "v1.31.4+k3s1",
-            "--k3s-sha256",
-            "86bd33ebf64e01aaafb7dab419436ac025d04abd933bbbb124ddb25c30b59dd7",
-        ],
-    ));
+    let ipxe = ipxe_amd64();
+    let args = [
+        "--image",
+        "stick.img",
+        "--ipxe-efi",
+        ipxe.to_str().unwrap(),
+        "--flatcar-version",
+        "4593.2.5",
+        "--secrets",
+        "in.env",
+    ];
+    // k3s is on: its release pinned by hand, so no network.
+    ok(run(dir, &[&args, support::k3s_pin::args()].concat()));
     dir.join("stick.img")
 }
 
 fn mtype(img: &Path, path: &str) -> String {
-    let out = Command::new("mtype")
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .arg("-i")
-        .arg(format!("{}@@1M", img.display()))
-        .arg(format!("::/{path}"))
-        .output()
-        .expect("mtype (mtools) missing: run scripts/setup");
-    assert!(out.status.success(), "mtype {path}");
-    String::from_utf8(out.stdout).unwrap()
+    support::stick::mtype(img, ESP_OFFSET, path)
 }
 
 #[test]
@@ -210,17 +182,7 @@ fn a_tampered_stick_is_refused_unless_forced() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let img = stick(dir);
-    std::fs::write(dir.join("evil.ipxe"), "#!ipxe\nshell\n").unwrap();
-    let mcopy = Command::new("mcopy")
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .args(["-o", "-i"])
-        .arg(format!("{}@@1M", img.display()))
-        .arg(dir.join("evil.ipxe"))
-        .arg("::/autoexec.ipxe")
-        .status()
-        .expect("mcopy (mtools) missing: run scripts/setup");
-    assert!(mcopy.success());
-    let tampered = std::fs::read(&img).unwrap();
+    let tampered = tamper_boot_script(dir, &img);
     let out = run(
         dir,
         &[
@@ -322,13 +284,5 @@ fn k3s_version_repins_the_release_and_keeps_the_secrets() {
 }
 
 fn mtype_secrets(img: &Path, path: &str) -> String {
-    let out = Command::new("mtype")
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .arg("-i")
-        .arg(format!("{}@@{}", img.display(), 257 * MIB))
-        .arg(format!("::/{path}"))
-        .output()
-        .expect("mtype (mtools) missing: run scripts/setup");
-    assert!(out.status.success(), "mtype {path}");
-    String::from_utf8(out.stdout).unwrap()
+    support::stick::mtype(img, SECRETS_OFFSET, path)
 }

@@ -3,10 +3,11 @@
 //! argument parser (status 2, naming the flag and the fix) before anything
 //! is read or written, in every command that takes it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
 const SHA: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 fn ipxe() -> PathBuf {
@@ -14,7 +15,7 @@ fn ipxe() -> PathBuf {
 }
 
 fn mkstick(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
+    support::bin::mkstick()
         .env_clear()
         .current_dir(dir)
         .args(args)
@@ -130,7 +131,7 @@ fn the_other_commands_refuse_them_the_same_way() {
         "must be a http or https URL",
     );
     // IGN_PATH is --ignition-url's environment variable: parsed the same way.
-    let out = Command::new(BIN)
+    let out = support::bin::mkstick()
         .env_clear()
         .env("IGN_PATH", "node.ign")
         .current_dir(d.path())

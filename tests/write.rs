@@ -7,15 +7,7 @@ use std::process::{Command, Output};
 
 mod support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
 const SECRET: &str = "s3cr3t-token-value";
-/// k3s is on (K3S_TOKEN): its release pinned by hand, so no network.
-const HAND_PIN: &[&str] = &[
-    "--k3s-version",
-    "v1.31.4+k3s1",
-    "--k3s-sha256",
-    "86bd33ebf64e01aaafb7dab419436ac025d04abd933bbbb124ddb25c30b59dd7",
-];
 
 fn ipxe() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-deps/ipxe/ipxe-amd64.efi")
@@ -52,12 +44,12 @@ impl Case {
 
     /// Runs mkstick with a clean environment and the standard inputs.
     fn run(&self, extra: &[&str]) -> Output {
-        self.run_with(HAND_PIN, extra)
+        self.run_with(support::k3s_pin::args(), extra)
     }
 
     /// [`Case::run`] with `k3s` as the k3s release options.
     fn run_with(&self, k3s: &[&str], extra: &[&str]) -> Output {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = support::bin::mkstick();
         cmd.env_clear()
             .env("SOURCE_DATE_EPOCH", "1700000000")
             .current_dir(self.dir.path())
@@ -267,12 +259,15 @@ fn existing_image_needs_yes_without_a_terminal() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let out = Command::new(BIN)
+    let out = support::bin::mkstick()
         .args(["--image", "a.img", "/dev/sdz"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = Command::new(BIN).arg("--no-such-flag").output().unwrap();
+    let out = support::bin::mkstick()
+        .arg("--no-such-flag")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -280,7 +275,7 @@ fn usage_errors_exit_2() {
 fn inspect_reads_back_key_names_and_detects_changes() {
     let c = Case::new();
     ok(&c.run(&["--image", "stick.img"]));
-    let out = Command::new(BIN)
+    let out = support::bin::mkstick()
         .arg("inspect")
         .arg(c.path("stick.img"))
         .output()
@@ -303,7 +298,11 @@ fn inspect_reads_back_key_names_and_detects_changes() {
             .arg(c.path("edited.ipxe"))
             .arg("::/autoexec.ipxe"),
     );
-    let out = Command::new(BIN).arg("inspect").arg(&img).output().unwrap();
+    let out = support::bin::mkstick()
+        .arg("inspect")
+        .arg(&img)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
@@ -353,7 +352,7 @@ fn arch_all_carries_both_binaries_and_picks_by_build() {
         listing.contains("BOOTX64.EFI") && listing.contains("BOOTAA64.EFI"),
         "{listing}"
     );
-    let script = Command::new(BIN)
+    let script = support::bin::mkstick()
         .arg("inspect")
         .arg(c.path("stick.img"))
         .output()
@@ -379,7 +378,7 @@ fn ipxe_url_downloads_verifies_and_caches() {
     };
     let cache = c.path("cache");
     let run = |extra: &[&str]| {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = support::bin::mkstick();
         cmd.env_clear()
             .env("XDG_CACHE_HOME", &cache)
             .current_dir(c.dir.path())
