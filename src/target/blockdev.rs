@@ -305,6 +305,7 @@ pub(crate) fn write(path: &Path, disk: &DiskInfo, plan: &Plan, image: &Image) ->
     let mut journal = Journal::create(bound)?;
     let watch = DeviceWatch::start();
     let faults = Faults::from_env();
+    let started = std::time::Instant::now();
     let result = {
         let mut sink = Journaled {
             dev: &file,
@@ -315,6 +316,7 @@ pub(crate) fn write(path: &Path, disk: &DiskInfo, plan: &Plan, image: &Image) ->
         write_and_verify(&mut sink, &file, &wipe, plan, image, &watch, &faults)
     };
     let Err(err) = result else {
+        faults.report(journal.saved(), started.elapsed());
         return Ok(());
     };
     let interrupted = watch.requested();
@@ -438,7 +440,9 @@ impl super::Sink for Journaled<'_> {
     fn put(&mut self, offset: u64, bytes: &[u8]) -> Result<()> {
         ensure!(!self.watch.requested(), "stopped by a signal");
         self.faults.before_chunk()?;
-        self.journal.save(self.dev, offset, bytes.len() as u64)?;
+        let (journal, dev) = (&mut *self.journal, self.dev);
+        self.faults
+            .journaling(|| journal.save(dev, offset, bytes.len() as u64))?;
         use std::os::unix::fs::FileExt;
         self.dev.write_all_at(bytes, offset)?;
         Ok(())

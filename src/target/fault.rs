@@ -26,16 +26,21 @@ pub(crate) struct Faults {
     /// Chunks sent to the device so far.
     #[cfg(feature = "test-hooks")]
     chunks: std::cell::Cell<u32>,
+    /// Time spent saving old bytes to the journal, for `report-journal`.
+    #[cfg(feature = "test-hooks")]
+    journaling: std::cell::Cell<std::time::Duration>,
 }
 
 #[cfg(feature = "test-hooks")]
 impl Faults {
     /// One of `pause-after-first-chunk`, `pause-before-verify`,
-    /// `io-error-mid-write` or `readback-mismatch`.
+    /// `io-error-mid-write`, `readback-mismatch`, or `report-journal` (not a
+    /// fault: the cost of the journal, for `benches/device.rs`).
     pub(crate) fn from_env() -> Faults {
         Faults {
             spec: std::env::var("MKSTICK_TEST_DEVICE_FAULT").ok(),
             chunks: std::cell::Cell::new(0),
+            journaling: std::cell::Cell::default(),
         }
     }
 
@@ -71,6 +76,26 @@ impl Faults {
         Ok(())
     }
 
+    /// Runs `save`, the journal's part of a chunk, timing it.
+    pub(crate) fn journaling<T>(&self, save: impl FnOnce() -> T) -> T {
+        let start = std::time::Instant::now();
+        let out = save();
+        self.journaling.set(self.journaling.get() + start.elapsed());
+        out
+    }
+
+    /// For `report-journal`: the journal's size and time against the whole
+    /// write and read-back.
+    pub(crate) fn report(&self, journal_bytes: u64, total: std::time::Duration) {
+        if self.is("report-journal") {
+            eprintln!(
+                "mkstick: test hook: report-journal: {journal_bytes} bytes, {} us journaling of {} us writing and verifying",
+                self.journaling.get().as_micros(),
+                total.as_micros()
+            );
+        }
+    }
+
     /// The plan the read-back compares with: for `readback-mismatch`, one
     /// whose first ESP file has another hash than what was written.
     pub(crate) fn expected<'a>(&self, plan: &'a Plan) -> Cow<'a, Plan> {
@@ -101,4 +126,10 @@ impl Faults {
     pub(crate) fn expected<'a>(&self, plan: &'a Plan) -> Cow<'a, Plan> {
         Cow::Borrowed(plan)
     }
+
+    pub(crate) fn journaling<T>(&self, save: impl FnOnce() -> T) -> T {
+        save()
+    }
+
+    pub(crate) fn report(&self, _journal_bytes: u64, _total: std::time::Duration) {}
 }
