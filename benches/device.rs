@@ -9,7 +9,7 @@
 //!
 //! Needs root and loop devices (like tests/blockdev.rs). The figures come
 //! from the test-only `MKSTICK_TEST_DEVICE_FAULT=report-journal` hook, which
-//! `cargo bench` builds carry (the `test-hooks` feature). Not a timed test:
+//! `cargo bench` builds carry (the test-only `test-keys` feature). Not a timed test:
 //! only same-run ratios mean much on a shared machine.
 
 #[path = "../tests/support/mod.rs"]

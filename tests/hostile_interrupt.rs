@@ -4,7 +4,7 @@
 //!
 //! The signal lands at a known point through the test-only
 //! `MKSTICK_TEST_DEVICE_FAULT` hook (`src/target/fault.rs`, built only with
-//! the `test-hooks` feature that this crate's dev-dependency turns on).
+//! the test-only `test-keys` feature that this crate's dev-dependency turns on).
 
 mod support;
 

@@ -1,8 +1,9 @@
 //! Faults the hostile-interrupt tests inject into a device write, to make a
 //! signal or an error land at a known point. They exist only with the
-//! `test-hooks` feature, which only this crate's own dev-dependency turns on
-//! (`cargo test`, `cargo bench`): a release build has no variable to set
-//! and every method below does nothing.
+//! crate's one test-only feature, `test-keys` (named for its first seam, the
+//! test signing key), which only this crate's own dev-dependency turns on
+//! (`cargo test`, `cargo bench`): a release build has no variable to read and
+//! every method below does nothing.
 
 use std::borrow::Cow;
 
@@ -21,17 +22,17 @@ pub(crate) enum Fault {
 /// The faults asked for by `MKSTICK_TEST_DEVICE_FAULT` (test builds only).
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
-    #[cfg(feature = "test-hooks")]
+    #[cfg(feature = "test-keys")]
     spec: Option<String>,
     /// Chunks sent to the device so far.
-    #[cfg(feature = "test-hooks")]
+    #[cfg(feature = "test-keys")]
     chunks: std::cell::Cell<u32>,
     /// Time spent saving old bytes to the journal, for `report-journal`.
-    #[cfg(feature = "test-hooks")]
+    #[cfg(feature = "test-keys")]
     journaling: std::cell::Cell<std::time::Duration>,
 }
 
-#[cfg(feature = "test-hooks")]
+#[cfg(feature = "test-keys")]
 impl Faults {
     /// One of `pause-after-first-chunk`, `pause-before-verify`,
     /// `io-error-mid-write`, `readback-mismatch`, or `report-journal` (not a
@@ -110,7 +111,7 @@ impl Faults {
     }
 }
 
-#[cfg(not(feature = "test-hooks"))]
+#[cfg(not(feature = "test-keys"))]
 impl Faults {
     pub(crate) fn from_env() -> Faults {
         Faults {}
