@@ -13,7 +13,9 @@ use crate::model::{BaseUrl, ConfigUrl, IpxeUrl, Sha256Digest};
 /// for writing.
 #[derive(Clone, Debug, Args, Default)]
 pub struct WriteArgs {
-    /// Block device to write (e.g. /dev/sdb). Needs root. Everything on it is lost.
+    /// Block device to write (e.g. /dev/sdb). Needs root. Everything on it is lost,
+    /// unless the write is stopped or fails: then it is put back from a copy of
+    /// what was overwritten, which needs that much free space in $TMPDIR.
     #[arg(value_name = "DEVICE", conflicts_with = "image")]
     pub device: Option<PathBuf>,
 

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 
+use super::fault::{Fault, Faults};
+use super::interrupt::DeviceWatch;
+use super::journal::Journal;
 use crate::image::Image;
 use crate::image::extent::Extent;
 use crate::model::stick::MIB;
@@ -250,8 +253,37 @@ pub(crate) enum DiskPolicy {
     AllowInternal,
 }
 
+/// A device write stopped by SIGINT/SIGTERM, after the device was restored.
+/// The command prints it and exits with [`Interrupted::EXIT_CODE`].
+#[derive(Debug)]
+pub(crate) struct Interrupted {
+    device: PathBuf,
+    put_back: u64,
+}
+
+impl Interrupted {
+    /// 128 + SIGINT, as shells report Ctrl-C.
+    pub(crate) const EXIT_CODE: u8 = super::interrupt::INTERRUPTED;
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "interrupted; {} restored to what it held before ({} MiB put back)",
+            self.device.display(),
+            self.put_back.div_ceil(MIB)
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 /// Writes `image` to the device at `path`, checked by `problems` and
-/// consented to by the user.
+/// consented to by the user. Every byte it overwrites is kept in an undo
+/// journal first: on Ctrl-C, SIGTERM or any error (a failed write, a
+/// read-back mismatch) the device is put back as it was, so it ends up
+/// either verified or unchanged.
 pub(crate) fn write(path: &Path, disk: &DiskInfo, plan: &Plan, image: &Image) -> Result<()> {
     // O_EXCL on a block device: the kernel refuses if anything has it open
     // exclusively (a mount, dm, md) — the race-free version of the checks above.
@@ -267,53 +299,176 @@ pub(crate) fn write(path: &Path, disk: &DiskInfo, plan: &Plan, image: &Image) ->
             path.display()
         );
     }
-    if let Err(e) = wipe_tables(&mut file, disk.size_bytes) {
-        // Nothing of the image reached the device; only the old table may be gone.
-        bail!(
-            "erasing the old partition table on {}: {e:#}; the image was not written",
-            path.display()
-        );
-    }
-    let result = (|| -> Result<()> {
-        let total = super::bytes_to_write(image, Backing::Stale);
-        let bar = indicatif::ProgressBar::new(total);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+    let wipe = wipe_extents(disk.size_bytes);
+    let bound = super::bytes_to_write(image, Backing::Stale)
+        + wipe.iter().map(|e| e.chunk.len()).sum::<u64>();
+    let mut journal = Journal::create(bound)?;
+    let watch = DeviceWatch::start();
+    let faults = Faults::from_env();
+    let started = std::time::Instant::now();
+    let result = {
+        let mut sink = Journaled {
+            dev: &file,
+            journal: &mut journal,
+            watch: &watch,
+            faults: &faults,
+        };
+        write_and_verify(&mut sink, &file, &wipe, plan, image, &watch, &faults)
+    };
+    let Err(err) = result else {
+        faults.report(journal.saved(), started.elapsed());
+        return Ok(());
+    };
+    let interrupted = watch.requested();
+    match restore(&file, &mut journal) {
+        Ok(put_back) if interrupted => Err(Interrupted {
+            device: path.to_path_buf(),
+            put_back,
+        }
+        .into()),
+        Ok(put_back) => Err(err.context(format!(
+            "writing {} failed; nothing was written: it was restored to what it held before ({} MiB put back)",
+            path.display(),
+            put_back.div_ceil(MIB)
+        ))),
+        Err(e) => {
+            let what = if interrupted {
+                "interrupted".to_string()
+            } else {
+                format!("the write failed ({err:#})")
+            };
+            // Last resort, as before the journal: a stick without a table cannot boot.
+            let wiped = match super::write_extents(&mut file, wipe.iter(), Backing::Stale, &|_| {})
+                .and_then(|_| Ok(file.sync_all()?))
+            {
+                Ok(()) => "; its partition table is erased so it cannot boot",
+                Err(_) => "",
+            };
+            bail!(
+                "{what}, and putting back what {} held failed too ({e:#}): the stick is in an unknown state{wiped}; rewrite it",
+                path.display()
             )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        super::write_image(&mut file, image, Backing::Stale, &|n| {
-            bar.set_position(n.min(total));
-        })
-        .with_context(|| format!("writing to {}", path.display()))?;
-        bar.finish_and_clear();
-        if let Err(e) = super::ioctl::reread_partition_table(&file) {
-            eprintln!(
-                "mkstick: warning: the kernel did not re-read the partition table ({e}); replug the stick"
-            );
-        }
-        // Drop cached pages so the read-back comes from the device itself.
-        if let Err(e) = super::ioctl::flush_buffers(&file) {
-            // Not fatal: the read-back may then come from the page cache.
-            eprintln!("mkstick: warning: could not drop the device's cached pages ({e})");
-        }
-        crate::readback::verify::against_plan(&mut file, plan)
-            .with_context(|| format!("reading {} back", path.display()))?;
-        Ok(())
-    })();
-    if let Err(err) = &result {
-        eprintln!("mkstick: write failed: {err:#}");
-        match wipe_tables(&mut file, disk.size_bytes) {
-            Ok(()) => eprintln!(
-                "mkstick: erased the partition table again, so the half-written stick cannot boot"
-            ),
-            Err(e) => eprintln!(
-                "mkstick: could not erase the partition table ({e:#}); do not boot this stick"
-            ),
         }
     }
-    result
+}
+
+/// Erases the old tables, writes the image, re-reads the partition table and
+/// reads everything back, stopping at the first error or signal.
+fn write_and_verify(
+    sink: &mut Journaled<'_>,
+    file: &File,
+    wipe: &[Extent],
+    plan: &Plan,
+    image: &Image,
+    watch: &DeviceWatch,
+    faults: &Faults,
+) -> Result<()> {
+    super::write_extents(sink, wipe.iter(), Backing::Stale, &|_| {})
+        .context("erasing the old partition table")?;
+    let total = super::bytes_to_write(image, Backing::Stale);
+    let bar = bar(
+        total,
+        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+    );
+    let first = std::cell::Cell::new(true);
+    super::write_extents(
+        sink,
+        image.body.iter().chain(&image.table),
+        Backing::Stale,
+        &|n| {
+            bar.set_position(n.min(total));
+            if first.replace(false) {
+                faults.pause(Fault::PauseAfterFirstChunk, watch);
+            }
+        },
+    )?;
+    file.sync_all()
+        .context("flushing the written data to the device")?;
+    bar.finish_and_clear();
+    if let Err(e) = super::ioctl::reread_partition_table(file) {
+        eprintln!(
+            "mkstick: warning: the kernel did not re-read the partition table ({e}); replug the stick"
+        );
+    }
+    // Drop cached pages so the read-back comes from the device itself.
+    if let Err(e) = super::ioctl::flush_buffers(file) {
+        // Not fatal: the read-back may then come from the page cache.
+        eprintln!("mkstick: warning: could not drop the device's cached pages ({e})");
+    }
+    faults.pause(Fault::PauseBeforeVerify, watch);
+    let plan = faults.expected(plan);
+    crate::readback::verify::against_plan(&mut Watched { file, watch }, &plan)
+        .context("reading the stick back")?;
+    ensure!(!watch.requested(), "stopped by a signal");
+    Ok(())
+}
+
+/// Puts the journal back on the device, syncs and re-reads the table.
+fn restore(file: &File, journal: &mut Journal) -> Result<u64> {
+    let bar = bar(journal.saved(), "restoring {bar:40} {bytes}/{total_bytes}");
+    let put_back = journal.restore(file, &|n| bar.set_position(n))?;
+    file.sync_all()
+        .context("flushing the restored data to the device")?;
+    bar.finish_and_clear();
+    if let Err(e) = super::ioctl::reread_partition_table(file) {
+        eprintln!(
+            "mkstick: warning: the kernel did not re-read the restored partition table ({e}); replug the stick"
+        );
+    }
+    Ok(put_back)
+}
+
+fn bar(total: u64, template: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// The device as a write target: each chunk's old bytes go to the journal
+/// before the chunk goes to the device, and a signal stops the write.
+struct Journaled<'a> {
+    dev: &'a File,
+    journal: &'a mut Journal,
+    watch: &'a DeviceWatch,
+    faults: &'a Faults,
+}
+
+impl super::Sink for Journaled<'_> {
+    fn put(&mut self, offset: u64, bytes: &[u8]) -> Result<()> {
+        ensure!(!self.watch.requested(), "stopped by a signal");
+        self.faults.before_chunk()?;
+        let (journal, dev) = (&mut *self.journal, self.dev);
+        self.faults
+            .journaling(|| journal.save(dev, offset, bytes.len() as u64))?;
+        use std::os::unix::fs::FileExt;
+        self.dev.write_all_at(bytes, offset)?;
+        Ok(())
+    }
+}
+
+/// The device as the read-back sees it: a signal makes the next read fail.
+#[derive(Debug)]
+struct Watched<'a> {
+    file: &'a File,
+    watch: &'a DeviceWatch,
+}
+
+impl std::io::Read for Watched<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.watch.requested() {
+            return Err(std::io::Error::other("stopped by a signal"));
+        }
+        (&mut &*self.file).read(buf)
+    }
+}
+
+impl std::io::Seek for Watched<'_> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        (&mut &*self.file).seek(pos)
+    }
 }
 
 /// Why the device could not be opened, in the user's terms.
@@ -337,16 +492,10 @@ fn is_read_only(file: &File) -> bool {
     super::ioctl::read_only(file).unwrap_or(false)
 }
 
-/// Zeros the first and last MiB: MBR, both GPTs, and any old filesystem
+/// Zeros of the first and last MiB: MBR, both GPTs, and any old filesystem
 /// signature there.
-fn wipe_tables(file: &mut File, size: u64) -> Result<()> {
-    let image = Image {
-        disk_bytes: size,
-        body: vec![Extent::zeros(0, MIB), Extent::zeros(size - MIB, MIB)],
-        table: vec![],
-    };
-    super::write_image(file, &image, Backing::Stale, &|_| {})?;
-    Ok(())
+fn wipe_extents(size: u64) -> [Extent; 2] {
+    [Extent::zeros(0, MIB), Extent::zeros(size - MIB, MIB)]
 }
 
 #[cfg(test)]

@@ -2,14 +2,16 @@
 //! they differ in how they are opened, checked and finished.
 
 pub(crate) mod blockdev;
+mod fault;
 pub(crate) mod image_file;
-mod interrupt;
+pub(crate) mod interrupt;
+mod journal;
 // ioctl(2) is unsafe to call, even through nix's typed wrappers.
 #[allow(unsafe_code)]
 mod ioctl;
 
 use std::fs::File;
-use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 
 use anyhow::{Context, Result};
 
@@ -36,6 +38,23 @@ pub(crate) fn bytes_to_write(image: &Image, backing: Backing) -> u64 {
         .sum()
 }
 
+/// The most bytes sent to the target at once: between chunks a device write
+/// checks for Ctrl-C, so this bounds how long it takes to answer (a slow
+/// stick writes 1 MiB in a tenth of a second).
+pub(crate) const CHUNK: u64 = 1 << 20;
+
+/// Where [`write_extents`] sends each chunk.
+pub(crate) trait Sink {
+    fn put(&mut self, offset: u64, bytes: &[u8]) -> Result<()>;
+}
+
+impl Sink for File {
+    fn put(&mut self, offset: u64, bytes: &[u8]) -> Result<()> {
+        self.write_all_at(bytes, offset)?;
+        Ok(())
+    }
+}
+
 /// Writes the filesystems, then the partition table, then syncs. Returns the
 /// number of bytes written.
 pub(crate) fn write_image(
@@ -44,43 +63,100 @@ pub(crate) fn write_image(
     backing: Backing,
     progress: &dyn Fn(u64),
 ) -> Result<u64> {
-    let mut written = 0;
-    for e in image.body.iter().chain(&image.table) {
-        written += write_extent(file, e, backing)
-            .with_context(|| format!("writing {} bytes at offset {}", e.chunk.len(), e.offset))?;
-        progress(written);
-    }
+    let written = write_extents(
+        file,
+        image.body.iter().chain(&image.table),
+        backing,
+        progress,
+    )?;
     // sync_all reports latent write errors (and is per file: no global sync()).
     file.sync_all()
         .context("flushing the written data to the device")?;
     Ok(written)
 }
 
-fn write_extent(file: &mut File, e: &Extent, backing: Backing) -> Result<u64> {
+/// Sends `extents` to `sink` in chunks of at most [`CHUNK`] bytes. Returns
+/// the number of bytes written; `progress` hears it after every chunk.
+pub(crate) fn write_extents<'a>(
+    sink: &mut dyn Sink,
+    extents: impl Iterator<Item = &'a Extent>,
+    backing: Backing,
+    progress: &dyn Fn(u64),
+) -> Result<u64> {
+    let mut written = 0;
+    let mut buf = Vec::new();
+    for e in extents {
+        let len = e.chunk.len();
+        write_extent(sink, e, backing, &mut buf, &mut |n| {
+            written += n;
+            progress(written);
+        })
+        .with_context(|| format!("writing {len} bytes at offset {}", e.offset))?;
+    }
+    Ok(written)
+}
+
+fn write_extent(
+    sink: &mut dyn Sink,
+    e: &Extent,
+    backing: Backing,
+    buf: &mut Vec<u8>,
+    done: &mut dyn FnMut(u64),
+) -> Result<()> {
+    let pieces = (0..e.chunk.len()).step_by(CHUNK as usize);
+    let piece_len = |at: u64| (e.chunk.len() - at).min(CHUNK);
     match &e.chunk {
-        Chunk::Zeros(_) if backing == Backing::FreshSparse => Ok(0),
-        Chunk::Zeros(len) => {
-            file.seek(SeekFrom::Start(e.offset))?;
-            let zeros = vec![0u8; (*len).min(1 << 20) as usize];
-            let mut left = *len;
-            while left > 0 {
-                let n = left.min(zeros.len() as u64) as usize;
-                file.write_all(&zeros[..n])?;
-                left -= n as u64;
+        Chunk::Zeros(_) if backing == Backing::FreshSparse => {}
+        Chunk::Zeros(_) => {
+            for at in pieces {
+                buf.clear();
+                buf.resize(piece_len(at) as usize, 0);
+                sink.put(e.offset + at, buf)?;
+                done(buf.len() as u64);
             }
-            Ok(*len)
         }
         Chunk::Bytes(b) => {
-            use std::os::unix::fs::FileExt;
-            file.write_all_at(b, e.offset)?;
-            Ok(b.len() as u64)
+            for at in pieces {
+                let piece = &b[at as usize..(at + piece_len(at)) as usize];
+                sink.put(e.offset + at, piece)?;
+                done(piece.len() as u64);
+            }
         }
         Chunk::File(src) => {
-            file.seek(SeekFrom::Start(e.offset))?;
             // Fails, before anything is finalised, unless the bytes read are
             // the verified ones.
-            src.copy_to(file)
+            let mut out = SinkWriter {
+                sink,
+                offset: e.offset,
+                done,
+            };
+            src.copy_to(&mut out)?;
         }
+    }
+    Ok(())
+}
+
+/// A host file's verified copy ([`crate::model::content::HostFile::copy_to`])
+/// writes through this, so it reaches the sink in chunks like any extent.
+struct SinkWriter<'a, 'b> {
+    sink: &'a mut dyn Sink,
+    offset: u64,
+    done: &'b mut dyn FnMut(u64),
+}
+
+impl std::io::Write for SinkWriter<'_, '_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let n = bytes.len().min(CHUNK as usize);
+        self.sink
+            .put(self.offset, &bytes[..n])
+            .map_err(std::io::Error::other)?;
+        self.offset += n as u64;
+        (self.done)(n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -107,6 +183,53 @@ mod tests {
             let written = write_image(&mut file, &image, backing, &|n| last.set(n)).unwrap();
             assert_eq!(written, bytes_to_write(&image, backing), "{backing:?}");
             assert_eq!(last.get(), written);
+        }
+    }
+
+    /// Every chunk is at most `CHUNK` bytes (a signal is answered between
+    /// chunks), whatever the extent's kind, and together they are the image.
+    #[test]
+    fn extents_are_sent_in_small_chunks() {
+        struct Record(Vec<(u64, usize)>, File);
+        impl Sink for Record {
+            fn put(&mut self, offset: u64, bytes: &[u8]) -> Result<()> {
+                self.0.push((offset, bytes.len()));
+                self.1.put(offset, bytes)
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("big");
+        let data: Vec<u8> = (0..(5 * CHUNK / 2)).map(|i| (i % 253) as u8).collect();
+        std::fs::write(&src, &data).unwrap();
+        let image = Image {
+            disk_bytes: 16 << 20,
+            body: vec![
+                Extent::zeros(0, 3 * CHUNK),
+                Extent {
+                    offset: 4 * CHUNK,
+                    chunk: Chunk::File(crate::model::content::HostFile {
+                        path: src,
+                        len: data.len() as u64,
+                        sha256: crate::model::digest::Sha256Digest::of(&data),
+                    }),
+                },
+                Extent::bytes(8 * CHUNK, data.clone()),
+            ],
+            table: vec![],
+        };
+        let mut sink = Record(Vec::new(), tempfile::tempfile().unwrap());
+        let n = write_extents(&mut sink, image.extents(), Backing::Stale, &|_| {}).unwrap();
+        assert_eq!(n, 3 * CHUNK + 2 * data.len() as u64);
+        assert!(
+            sink.0.iter().all(|&(_, len)| len as u64 <= CHUNK),
+            "{:?}",
+            sink.0
+        );
+        assert_eq!(sink.0.len(), 3 + 3 + 3);
+        let mut back = vec![0; data.len()];
+        for at in [4 * CHUNK, 8 * CHUNK] {
+            sink.1.read_exact_at(&mut back, at).unwrap();
+            assert!(back == data, "the bytes at {at} differ");
         }
     }
 }
