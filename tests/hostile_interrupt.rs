@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use support::loopdev::Loop;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mkstick");
 const MIB: u64 = 1 << 20;
 /// Room for the default stick (274 MiB) on the device.
 const DISK_MIB: u64 = 300;
@@ -77,7 +76,7 @@ impl Disk {
         let ipxe = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".test-deps/ipxe/ipxe-amd64.efi");
         let ign = self.dir.path().join("node.ign");
         std::fs::write(&ign, r#"{"ignition":{"version":"3.3.0"}}"#).unwrap();
-        let mut child = Command::new(BIN)
+        let mut child = support::bin::mkstick()
             .env_clear()
             .env("TMPDIR", &self.tmp)
             .env("K3S_TOKEN", "interrupt-test-token")

@@ -5,14 +5,17 @@
 //! things on one boot.
 //!
 //! Needs what scripts/setup installs (qemu-system-x86, ovmf, ncat, mtools,
-//! gdisk, mmdebstrap for the test OS's first build, .test-deps/ipxe).
+//! gdisk, mmdebstrap for the test OS's first build, openssh-client for
+//! `--keep`, .test-deps/ipxe).
 
 mod support;
 
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Output;
-use std::time::Instant;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -25,6 +28,8 @@ const NASTY: &str =
     r#"p@ss w0rd "dq" 'sq' $HOME ${X} `id` #no-comment \back\\slash % %41 é日本 ;|&<>*?"#;
 const NASTY_URL: &str =
     "https://hb.example.com/ping/a%2Fb%20c/%C3%A9?token=x%26y%3Dz&sp=a+b&pct=100%25&q=%22";
+/// Where a URL stick fetches its Ignition config (the harness plays the host).
+const CONFIG_URL: &str = "https://ignition.example.com/configs/node.ign?role=server";
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -75,10 +80,13 @@ fn hand_pin(sha256: &str) -> [&str; 4] {
 
 /// A stick written by `mkstick --image` with the default node config,
 /// booting from the test server on `port`; `secrets` is a --secrets file.
+/// Its SSH key is `dir/key.pub` (SSH_KEY unless the test made one).
 fn stick(dir: &Path, port: u16, secrets: &str, extra: &[&str]) -> PathBuf {
     let image = dir.join("stick.img");
     let key = dir.join("key.pub");
-    std::fs::write(&key, format!("{SSH_KEY}\n")).unwrap();
+    if !key.exists() {
+        std::fs::write(&key, format!("{SSH_KEY}\n")).unwrap();
+    }
     let env = dir.join("secrets.env");
     std::fs::write(&env, secrets).unwrap();
     let mut args: Vec<String> = [
@@ -144,6 +152,11 @@ fn node_test(image: &Path, port: u16, extra: &[&str]) -> (i32, String) {
         String::from_utf8_lossy(&out.stderr),
         started.elapsed().as_secs_f64()
     );
+    assert_qemu_gone(image);
+    (out.status.code().unwrap_or(-1), stdout)
+}
+
+fn assert_qemu_gone(image: &Path) {
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
             let cmdline = String::from_utf8_lossy(&cmdline);
@@ -153,7 +166,6 @@ fn node_test(image: &Path, port: u16, extra: &[&str]) -> (i32, String) {
             );
         }
     }
-    (out.status.code().unwrap_or(-1), stdout)
 }
 
 /// The report line of `component`.
@@ -184,9 +196,12 @@ fn assert_no_secret(stdout: &str) {
     }
 }
 
-/// All four components on, a server (no K3S_URL), real-world values.
+/// All four components on, a server (no K3S_URL), real-world values, on a
+/// stick that fetches its config by URL: the harness serves the shipped
+/// node config (`--ignition`, Butane, transpiled) at that exact URL over
+/// HTTPS.
 #[test]
-fn default_node_with_every_component_passes() {
+fn url_stick_with_every_component_passes() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let secrets = [
@@ -199,16 +214,33 @@ fn default_node_with_every_component_passes() {
     ]
     .concat();
     let pin = standin_sha256();
-    let image = stick(dir.path(), port, &secrets, &hand_pin(&pin));
-    let (code, stdout) = node_test(&image, port, &[]);
+    let mut write = hand_pin(&pin).to_vec();
+    write.extend(["--ignition-url", CONFIG_URL]);
+    let image = stick(dir.path(), port, &secrets, &write);
+    let config = repo().join("ignition/ignition.yml");
+    let (code, stdout) = node_test(&image, port, &["--ignition", config.to_str().unwrap()]);
     assert_eq!(code, 0, "node test failed:\n{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "ignition: the harness serves --ignition {} at {CONFIG_URL}",
+            config.display()
+        )),
+        "{stdout}"
+    );
     assert_ok(
         &stdout,
         "secrets",
         &["ro,nosuid,nodev,noexec", "/mnt/secrets and /secrets"],
     );
     assert_ok(&stdout, "hostname", &[HOSTNAME]);
-    assert_ok(&stdout, "ignition", &["embedded", "core's SSH key"]);
+    assert_ok(
+        &stdout,
+        "ignition",
+        &[
+            &format!("config fetched from {CONFIG_URL} (HTTPS, certificate verified), applied"),
+            "core's SSH key",
+        ],
+    );
     assert_ok(
         &stdout,
         "k3s",
@@ -294,17 +326,156 @@ fn tampered_k3s_is_refused() {
     assert_ok(&stdout, "units", &["refused k3s install"]);
 }
 
-/// No secrets at all: the node boots, every component off and nothing failed.
+/// No secrets at all: the node boots, every component off and nothing
+/// failed. With --keep the VM then runs on: the printed ssh line logs in
+/// with the stick's key, and Ctrl-C stops QEMU and leaves no file behind.
 #[test]
-fn stick_without_secrets_boots_with_nothing_failed() {
+fn stick_without_secrets_boots_and_keep_lets_ssh_in() {
     let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    let keygen = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "ci@mkstick", "-f"])
+        .arg(&key)
+        .status()
+        .expect("running ssh-keygen (openssh-client: run scripts/setup)");
+    assert!(keygen.success());
     let port = free_port();
     let image = stick(dir.path(), port, "", &[]);
-    let (code, stdout) = node_test(&image, port, &[]);
-    assert_eq!(code, 0, "node test failed:\n{stdout}");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let ssh_port = free_port();
+    let mut kept = Kept::start(&image, port, ssh_port, &key.with_extension("pub"), &tmp);
+    let (stdout, ssh_line) = kept.until_ssh_line();
+    assert!(stdout.contains("qemu-test: PASS"), "{stdout}");
     for name in ["k3s", "logexport", "heartbeat", "ddns"] {
         assert_ok(&stdout, name, &["off", "not failed"]);
     }
     assert_ok(&stdout, "units", &["none"]);
     assert_ok(&stdout, "secrets", &["/secrets"]);
+    assert_ok(&stdout, "ignition", &["embedded", "core's SSH key"]);
+    assert_eq!(
+        ssh_line,
+        format!("ssh -p {ssh_port} -i {} core@127.0.0.1", key.display())
+    );
+    let answer = ssh(&ssh_line, "systemctl is-system-running; cat /etc/hostname");
+    assert_eq!(answer, format!("running\n{HOSTNAME}\n"));
+
+    let (code, rest) = kept.interrupt();
+    assert!(
+        rest.iter().any(|l| l == "qemu-test: Ctrl-C: stopping QEMU"),
+        "{rest:?}"
+    );
+    assert_eq!(code, Some(0), "{rest:?}");
+    assert_qemu_gone(&image);
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "temporary files left behind: {left:?}");
+}
+
+/// `qemu-test --node --keep` running in the background, its stdout read
+/// line by line.
+struct Kept {
+    child: std::process::Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Kept {
+    fn start(image: &Path, port: u16, ssh_port: u16, key_pub: &Path, tmp: &Path) -> Self {
+        let mut child = support::bin::mkstick()
+            .args(["qemu-test", "--node", "--keep", "--timeout", "600"])
+            .arg(image)
+            .args(["--http-port", &port.to_string()])
+            .args(["--ssh-port", &ssh_port.to_string()])
+            .arg("--ssh-key")
+            .arg(key_pub)
+            .env("TMPDIR", tmp)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("running mkstick");
+        let (tx, lines) = mpsc::channel();
+        let reader = BufReader::new(child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for line in reader.lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The output up to the printed ssh command, and that command.
+    fn until_ssh_line(&mut self) -> (String, String) {
+        let mut stdout = String::new();
+        let deadline = Instant::now() + Duration::from_secs(660);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                let _ = self.child.kill();
+                panic!("no ssh line from --keep:\n{stdout}");
+            };
+            stdout.push_str(&line);
+            stdout.push('\n');
+            if line.trim().starts_with("ssh ") {
+                eprintln!("{stdout}");
+                return (stdout, line.trim().to_string());
+            }
+        }
+    }
+
+    /// Ctrl-C: the exit code and the remaining output.
+    fn interrupt(mut self) -> (Option<i32>, Vec<String>) {
+        let kill = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let status = self.child.wait().unwrap();
+        let mut rest = Vec::new();
+        // Until the reader sees the end of the pipe.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(30)) {
+            rest.push(line);
+        }
+        (status.code(), rest)
+    }
+}
+
+/// A failed assertion must not leave mkstick (and QEMU) running.
+impl Drop for Kept {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `command` on the node with the printed `ssh` line (the host key,
+/// new every boot, not saved); sshd may still be starting: a few tries.
+fn ssh(ssh_line: &str, command: &str) -> String {
+    let mut args: Vec<&str> = ssh_line.split(' ').skip(1).collect();
+    let host = args.pop().unwrap();
+    args.extend([
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=30",
+        host,
+        command,
+    ]);
+    for _ in 0..10 {
+        let out = Command::new("ssh")
+            .args(&args)
+            .output()
+            .expect("running ssh (openssh-client: run scripts/setup)");
+        if out.status.code() != Some(255) {
+            return String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        eprintln!("ssh: {}", String::from_utf8_lossy(&out.stderr));
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    panic!("ssh could not log in with {ssh_line}");
 }

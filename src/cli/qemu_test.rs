@@ -19,6 +19,10 @@ use crate::qemu::AccelChoice;
                writes to a temporary overlay (snapshot=on). Default: build one from the \
                write options")),
     mut_arg("image", |a| a.help("Build the stick into this image file and keep it")),
+    mut_arg("ignition", |a| a.help("Ignition config to embed in the stick built for the test \
+        (.ign/.json as is; .yml/.yaml is transpiled first). With --node and a TARGET that \
+        fetches its config by URL (ignition.config.url=): the config the harness serves at \
+        that URL. Default: the node config built into mkstick")),
     // --node is the node proof here; a cluster's node is --cluster-node.
     mut_arg("cluster_node", |a| a.long("cluster-node")),
     mut_arg("yes", |a| a.hide(true)),
@@ -40,8 +44,10 @@ pub struct QemuTestArgs {
     #[arg(long, conflicts_with = "smoke", help_heading = "QEMU")]
     pub node: bool,
 
-    /// With --node: leave the VM running after the verdict, SSH forwarded
-    /// to --ssh-port, until Ctrl-C.
+    /// With --node: after the verdict, leave the VM running with its SSH
+    /// port forwarded to 127.0.0.1:--ssh-port and print the ssh command
+    /// (the private key of the stick's sshkey=, found beside --ssh-key or in
+    /// ~/.ssh); Ctrl-C stops QEMU and cleans up.
     #[arg(long, requires = "node", help_heading = "QEMU")]
     pub keep: bool,
 
@@ -87,7 +93,8 @@ pub struct QemuTestArgs {
     #[arg(long, value_name = "MIB", help_heading = "QEMU")]
     pub memory: Option<u32>,
 
-    /// Host port forwarded to the guest's SSH port (interactive).
+    /// Host port forwarded to the guest's SSH port (interactive, and
+    /// --node --keep).
     #[arg(
         long,
         value_name = "PORT",

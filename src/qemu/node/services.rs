@@ -45,8 +45,8 @@ pub(crate) type Sink = Arc<dyn Fn(Observation) + Send + Sync>;
 pub(crate) struct Content {
     pub(crate) world: World,
     pub(crate) standin: Arc<[u8]>,
-    /// Served at the stick's ignition.config.url.
-    pub(crate) ignition: Arc<[u8]>,
+    /// Served at the stick's ignition.config.url (path and query exact).
+    pub(crate) ignition: Option<Arc<[u8]>>,
 }
 
 pub(crate) struct Services {
@@ -212,10 +212,11 @@ fn answer(r: &Request, scheme: Scheme, c: &Content) -> (u16, Arc<[u8]>) {
     {
         return (200, Arc::clone(&c.standin));
     }
-    if let Some(url) = &w.ignition_url
+    if let (Some(url), Some(config)) = (&w.ignition_url, &c.ignition)
         && is(url)
+        && r.target == url.target
     {
-        return (200, Arc::clone(&c.ignition));
+        return (200, Arc::clone(config));
     }
     if let Some(url) = &w.heartbeat
         && url.endpoint.scheme == scheme

@@ -207,20 +207,22 @@ fn ignition(world: &World, ev: &Evidence) -> Status {
                     && *status == 200
             });
             if !fetched {
-                return Pending("the config at ignition.config.url not fetched yet".into());
+                return Pending(format!("the config at {url} not fetched yet"));
             }
-            "the config fetched from the stick's ignition.config.url"
+            let over = match url.endpoint.scheme {
+                Scheme::Https => "HTTPS, certificate verified",
+                Scheme::Http => "HTTP",
+            };
+            format!("config fetched from {url} ({over}), applied")
         }
-        None => "the embedded config (oem.cpio)",
+        None => "applied the embedded config (oem.cpio)".to_string(),
     };
     if ev.snap_one("ignition-result").is_none() {
         return Pending("no Ignition result on the node yet".into());
     }
     match (world.sshkey.is_some(), ev.snap_one("core-key")) {
-        (false, _) => Pass(format!("real Ignition applied {how}")),
-        (true, Some("present")) => Pass(format!(
-            "real Ignition applied {how}; core's SSH key installed"
-        )),
+        (false, _) => Pass(format!("real Ignition: {how}")),
+        (true, Some("present")) => Pass(format!("real Ignition: {how}; core's SSH key installed")),
         (true, Some(_)) => Fail("the sshkey= key is not in core's authorized keys".into()),
         (true, None) => Pending("no report yet".into()),
     }
@@ -580,6 +582,34 @@ mod tests {
                 assert!(!format!("{:?}", c.status).contains("#h"), "{c:?}");
             }
         }
+    }
+
+    #[test]
+    fn ignition_by_url_needs_the_exact_fetch() {
+        let w = World {
+            ignition_url: Some(RawUrl::parse("https://cfg.example.com/n/node.ign?x=1").unwrap()),
+            sshkey: Some("ssh-ed25519 AAAA k".into()),
+            ..World::default()
+        };
+        let mut ev = Evidence::default();
+        ev.add(Observation::Report(
+            "ignition-result {}\ncore-key present\n".into(),
+        ));
+        assert!(matches!(
+            status(&evaluate(&w, "aa", &ev), "ignition"),
+            Pending(_)
+        ));
+        ev.add(get("cfg.example.com", "/n/node.ign"));
+        assert!(matches!(
+            status(&evaluate(&w, "aa", &ev), "ignition"),
+            Pending(_)
+        ));
+        ev.add(get("cfg.example.com", "/n/node.ign?x=1"));
+        assert!(matches!(
+            status(&evaluate(&w, "aa", &ev), "ignition"),
+            Pass(t) if t.contains("config fetched from https://cfg.example.com/n/node.ign?x=1 (HTTPS")
+                && t.ends_with("applied; core's SSH key installed")
+        ));
     }
 
     #[test]

@@ -93,6 +93,22 @@ impl RawUrl {
     }
 }
 
+/// The URL as the node requests it (the default port left out).
+impl std::fmt::Display for RawUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let e = &self.endpoint;
+        let (scheme, default_port) = match e.scheme {
+            Scheme::Http => ("http", 80),
+            Scheme::Https => ("https", 443),
+        };
+        write!(f, "{scheme}://{}", e.host)?;
+        if e.port != default_port {
+            write!(f, ":{}", e.port)?;
+        }
+        f.write_str(&self.target)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
     Server,
@@ -317,6 +333,11 @@ mod tests {
         );
         assert_eq!(v.endpoint.guest_addr(), Ipv4Addr::new(10, 1, 2, 3));
         assert_eq!(u.endpoint.guest_addr(), WORLD_ADDR);
+        assert_eq!(
+            u.to_string(),
+            "https://hb.example.com/ping/a%2Fb?x=1&y=%C3%A9"
+        );
+        assert_eq!(v.to_string(), "http://10.1.2.3:8080/?q");
         assert!(RawUrl::parse("ftp://x/y").is_err());
         assert!(RawUrl::parse("https:///y").is_err());
     }
