@@ -2,7 +2,6 @@ use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
 
-use clap::Parser;
 use mkstick::cli::Cli;
 
 fn main() -> ExitCode {
@@ -28,7 +27,7 @@ fn main() -> ExitCode {
 /// catches a `println!` deeper down.
 fn run() -> ExitCode {
     quiet_print_failures();
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::parse_from_env() {
         Ok(cli) => cli,
         // --help, --version and usage errors: clap's own text and exit code,
         // unless the text cannot be written (the rule above).

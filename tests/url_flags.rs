@@ -141,6 +141,42 @@ fn the_other_commands_refuse_them_the_same_way() {
     refused_at_parse(d.path(), &out, "--ignition-url", "IGN_PATH");
 }
 
+/// IGN_PATH stands for `--ignition-url` in a write only: the other commands
+/// do not read it, and a flag given on the command line wins over it.
+#[test]
+fn ign_path_is_read_by_a_write_only() {
+    let d = setup();
+    std::fs::write(d.path().join("c.yml"), "variant: flatcar\nversion: 1.0.0\n").unwrap();
+    let ignite = support::bin::mkstick()
+        .env_clear()
+        .env("IGN_PATH", "/etc/passwd")
+        .current_dir(d.path())
+        .args(["ignite", "c.yml"])
+        .output()
+        .unwrap();
+    assert!(
+        ignite.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ignite.stderr)
+    );
+    let ipxe = ipxe();
+    let flag_wins = support::bin::mkstick()
+        .env_clear()
+        .env("IGN_PATH", "/etc/passwd")
+        .current_dir(d.path())
+        .args(["--image", "s.img", "--dry-run", "--json", "--ipxe-efi"])
+        .arg(&ipxe)
+        .args(["--ignition-url", "https://example.com/node.ign"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&flag_wins.stdout);
+    assert!(
+        flag_wins.status.success() && stdout.contains("https://example.com/node.ign"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&flag_wins.stderr)
+    );
+}
+
 #[test]
 fn accepted_urls_reach_the_plan_in_one_form() {
     let d = setup();

@@ -11,6 +11,8 @@ pub mod write;
 
 use clap::{Parser, Subcommand};
 
+use crate::model::ConfigUrl;
+
 use inspect::InspectArgs;
 use qemu_test::QemuTestArgs;
 use secrets_schema::SecretsSchemaArgs;
@@ -38,6 +40,47 @@ pub struct Cli {
 
     #[command(flatten)]
     pub write: WriteArgs,
+}
+
+/// The environment variable that stands for `--ignition-url` in a write.
+pub const IGN_PATH: &str = "IGN_PATH";
+
+impl Cli {
+    /// Parses the process's arguments, and `IGN_PATH` for the commands that
+    /// write sticks when they name no Ignition config on the command line (a
+    /// flag wins over the variable). Not through clap's `env`: clap would
+    /// read it, and refuse a bad one, for `mkstick ignite` or `inspect` too.
+    pub fn parse_from_env() -> Result<Cli, clap::Error> {
+        let mut cli = Cli::try_parse()?;
+        let write = match &mut cli.command {
+            None => &mut cli.write,
+            Some(Command::QemuTest(args)) => &mut args.write,
+            Some(Command::Cluster(cluster::ClusterArgs {
+                command: cluster::ClusterCommand::Build(args),
+            })) => &mut args.write,
+            Some(_) => return Ok(cli),
+        };
+        if write.ignition.is_some() || write.ignition_url.is_some() {
+            return Ok(cli);
+        }
+        let Some(value) = std::env::var_os(IGN_PATH).filter(|v| !v.is_empty()) else {
+            return Ok(cli);
+        };
+        let parsed = value
+            .to_str()
+            .ok_or_else(|| format!("--ignition-url / {IGN_PATH} is not valid UTF-8"))
+            .and_then(|v| v.parse::<ConfigUrl>().map_err(|e| e.to_string()));
+        match parsed {
+            Ok(url) => write.ignition_url = Some(url),
+            Err(why) => {
+                return Err(<Cli as clap::CommandFactory>::command().error(
+                    clap::error::ErrorKind::InvalidValue,
+                    format!("invalid value in {IGN_PATH} for '--ignition-url <URL>': {why}"),
+                ));
+            }
+        }
+        Ok(cli)
+    }
 }
 
 #[derive(Debug, Subcommand)]

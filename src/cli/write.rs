@@ -90,8 +90,10 @@ pub struct WriteArgs {
     pub ignition: Option<PathBuf>,
 
     /// Fetch the Ignition config from this public URL at boot instead (http,
-    /// https, tftp, s3 or gs; nothing secret may be in it).
-    #[arg(long, env = "IGN_PATH", value_name = "URL", help_heading = "Node")]
+    /// https, tftp, s3 or gs; nothing secret may be in it). [env: IGN_PATH]
+    // IGN_PATH is read by `Cli::parse_from_env`, for a write only: clap reads
+    // an `env` of the top-level arguments for every subcommand too.
+    #[arg(long, value_name = "URL", help_heading = "Node")]
     pub ignition_url: Option<ConfigUrl>,
 
     /// SSH public key for the `core` user (passed as sshkey= on the kernel command line).
