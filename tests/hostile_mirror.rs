@@ -602,8 +602,13 @@ fn an_unsupported_base_url_fails_at_once() {
         .output()
         .unwrap();
     fails_fast(started);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("file: scheme"), "{}", stderr(&out));
+    // Refused by the argument parser (status 2), before anything is read.
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("must be a http or https URL"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 // --- Rollback: a genuinely signed older release under a newer name ---------

@@ -19,9 +19,22 @@ use std::io::Write;
 use anyhow::{Context, Result};
 
 use crate::cli::{Cli, Command};
+use crate::target::blockdev::Interrupted;
 
 /// Runs the command `cli` names.
 pub fn run(cli: &Cli) -> Result<ExitCode> {
+    match run_command(cli) {
+        // Ctrl-C or SIGTERM during a device write (write, clone, update): the
+        // device was put back as it was; say so and exit as a shell would.
+        Err(err) if err.downcast_ref::<Interrupted>().is_some() => {
+            eprintln!("mkstick: {err:#}");
+            Ok(ExitCode::from(Interrupted::EXIT_CODE))
+        }
+        result => result,
+    }
+}
+
+fn run_command(cli: &Cli) -> Result<ExitCode> {
     match &cli.command {
         None => write::run(&cli.write),
         Some(Command::Inspect(args)) => inspect::run(args),

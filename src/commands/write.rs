@@ -131,14 +131,8 @@ pub fn run(args: &WriteArgs) -> Result<ExitCode> {
                 &format!("Everything on /dev/{} will be lost.", info.name),
                 &info.name,
             )?;
-            if let Err(err) = blockdev::write(dev, info, &plan, &image) {
-                // Ctrl-C or SIGTERM: the device is as it was; say so, exit 130.
-                let Some(stopped) = err.downcast_ref::<blockdev::Interrupted>() else {
-                    return Err(err);
-                };
-                eprintln!("mkstick: {stopped}");
-                return Ok(ExitCode::from(blockdev::Interrupted::EXIT_CODE));
-            }
+            // Ctrl-C or SIGTERM: `commands::run` says so and exits 130.
+            blockdev::write(dev, info, &plan, &image)?;
             dev
         }
         (_, Some(path), _) => {

@@ -10,6 +10,7 @@ use super::{MirrorOptions, ensure};
 use crate::fetch::{Progress, RetryPolicy};
 use crate::k3s;
 use crate::k3s::pin::{ChannelServerUrl, ReleaseBaseUrl};
+use crate::model::BaseUrl;
 
 /// Download and verify Flatcar PXE releases into a directory any static
 /// HTTP server can serve as a mirror (`--base-url` of a stick).
@@ -27,8 +28,8 @@ pub struct MirrorArgs {
     #[arg(long, value_enum, default_value_t = ArchChoice::Amd64)]
     pub arch: ArchChoice,
     /// Mirror to download from, with the Flatcar CDN layout.
-    #[arg(long, default_value = DEFAULT_BASE_URL)]
-    pub base_url: String,
+    #[arg(long, value_name = "URL", default_value = DEFAULT_BASE_URL)]
+    pub base_url: BaseUrl,
     /// Flatcar's image-signing public key from this file instead of
     /// downloading it; its fingerprint must still match the pinned one.
     #[arg(long, value_name = "FILE")]
@@ -62,7 +63,7 @@ pub struct K3sArgs {
 /// Runs `mkstick mirror`.
 pub fn run(args: &MirrorArgs) -> Result<()> {
     let opts = MirrorOptions {
-        base_url: args.base_url.clone(),
+        base_url: args.base_url.to_string(),
         keyring: args.keyring.clone(),
         ..MirrorOptions::new()?
     };
