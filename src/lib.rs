@@ -10,12 +10,8 @@ pub mod cli;
 pub mod commands;
 pub mod distribution;
 pub mod fetch;
-// Owned by the `ignite` and `mirrorsafe` branches right now: their private
-// modules' `pub` items are narrowed after those merges, not here.
-#[allow(unreachable_pub)]
 pub mod ignite;
 pub mod k3s;
-#[allow(unreachable_pub)]
 pub mod mirror;
 
 mod civil;

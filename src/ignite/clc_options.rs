@@ -6,17 +6,17 @@
 /// How a value is read and written: strings are Go `%q`-quoted, ints and
 /// booleans written as Go's `%v` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Opt {
+pub(super) enum Opt {
     Str,
     Int,
     Bool,
 }
 
 /// One option: the YAML key, the wrapper's flag, its type.
-pub type CliOption = (&'static str, &'static str, Opt);
+pub(super) type CliOption = (&'static str, &'static str, Opt);
 
 /// `Etcd3_0`, config/types/etcd.go:176.
-pub const ETCD_3_0: &[CliOption] = &[
+pub(super) const ETCD_3_0: &[CliOption] = &[
     ("name", "name", Opt::Str),
     ("data_dir", "data-dir", Opt::Str),
     ("wal_dir", "wal-dir", Opt::Str),
@@ -72,7 +72,7 @@ pub const ETCD_3_0: &[CliOption] = &[
 ];
 
 /// `Etcd3_1`, config/types/etcd.go:223.
-pub const ETCD_3_1: &[CliOption] = &[
+pub(super) const ETCD_3_1: &[CliOption] = &[
     ("name", "name", Opt::Str),
     ("data_dir", "data-dir", Opt::Str),
     ("wal_dir", "wal-dir", Opt::Str),
@@ -130,7 +130,7 @@ pub const ETCD_3_1: &[CliOption] = &[
 ];
 
 /// `Etcd3_2`, config/types/etcd.go:272.
-pub const ETCD_3_2: &[CliOption] = &[
+pub(super) const ETCD_3_2: &[CliOption] = &[
     ("name", "name", Opt::Str),
     ("data_dir", "data-dir", Opt::Str),
     ("wal_dir", "wal-dir", Opt::Str),
@@ -190,7 +190,7 @@ pub const ETCD_3_2: &[CliOption] = &[
 ];
 
 /// `Etcd3_3`, config/types/etcd.go:323.
-pub const ETCD_3_3: &[CliOption] = &[
+pub(super) const ETCD_3_3: &[CliOption] = &[
     ("name", "name", Opt::Str),
     ("data_dir", "data-dir", Opt::Str),
     ("wal_dir", "wal-dir", Opt::Str),
@@ -284,7 +284,7 @@ pub const ETCD_3_3: &[CliOption] = &[
 ];
 
 /// `Etcd3_4`, config/types/etcd.go:388.
-pub const ETCD_3_4: &[CliOption] = &[
+pub(super) const ETCD_3_4: &[CliOption] = &[
     ("name", "name", Opt::Str),
     ("data_dir", "data-dir", Opt::Str),
     ("wal_dir", "wal-dir", Opt::Str),
@@ -426,7 +426,7 @@ pub const ETCD_3_4: &[CliOption] = &[
 ];
 
 /// `Etcd3_5`, config/types/etcd.go:469.
-pub const ETCD_3_5: &[CliOption] = &[
+pub(super) const ETCD_3_5: &[CliOption] = &[
     ("name", "name", Opt::Str),
     ("data_dir", "data-dir", Opt::Str),
     ("wal_dir", "wal-dir", Opt::Str),
@@ -606,7 +606,7 @@ pub const ETCD_3_5: &[CliOption] = &[
 ];
 
 /// `Etcd2`, config/types/etcd.go:560.
-pub const ETCD_2: &[CliOption] = &[
+pub(super) const ETCD_2: &[CliOption] = &[
     ("advertise_client_urls", "advertise-client-urls", Opt::Str),
     ("ca_file", "ca-file", Opt::Str),
     ("cert_file", "cert-file", Opt::Str),
@@ -655,7 +655,7 @@ pub const ETCD_2: &[CliOption] = &[
 ];
 
 /// `Flannel0_7`, config/types/flannel.go:194.
-pub const FLANNEL_0_7: &[CliOption] = &[
+pub(super) const FLANNEL_0_7: &[CliOption] = &[
     ("etcd_username", "etcd-username", Opt::Str),
     ("etcd_password", "etcd-password", Opt::Str),
     ("etcd_endpoints", "etcd-endpoints", Opt::Str),
@@ -671,7 +671,7 @@ pub const FLANNEL_0_7: &[CliOption] = &[
 ];
 
 /// `Flannel0_6`, config/types/flannel.go:209.
-pub const FLANNEL_0_6: &[CliOption] = &[
+pub(super) const FLANNEL_0_6: &[CliOption] = &[
     ("etcd_username", "etcd-username", Opt::Str),
     ("etcd_password", "etcd-password", Opt::Str),
     ("etcd_endpoints", "etcd-endpoints", Opt::Str),
@@ -686,7 +686,7 @@ pub const FLANNEL_0_6: &[CliOption] = &[
 ];
 
 /// `Flannel0_5`, config/types/flannel.go:223.
-pub const FLANNEL_0_5: &[CliOption] = &[
+pub(super) const FLANNEL_0_5: &[CliOption] = &[
     ("etcd_endpoints", "etcd-endpoints", Opt::Str),
     ("etcd_cafile", "etcd-cafile", Opt::Str),
     ("etcd_certfile", "etcd-certfile", Opt::Str),

@@ -25,7 +25,7 @@ use libz_sys as z;
 /// The bytes of `data` gzipped at level 9, framed as Go's
 /// `gzip.NewWriterLevel(w, BestCompression)` frames it (no name, mtime 0,
 /// XFL 2, OS 255), so that only the deflate stream differs from Butane's.
-pub fn gzip(data: &[u8]) -> Vec<u8> {
+pub(super) fn gzip(data: &[u8]) -> Vec<u8> {
     let params = Params::for_len(data.len());
     let mut out = Vec::with_capacity(data.len() + data.len() / 1000 + 64);
     out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 255]);

@@ -3,7 +3,7 @@
 use super::dialect::Dialect;
 
 /// Help text for an unknown `key` that the other dialect knows.
-pub fn cross_dialect(dialect: Dialect, key: &str) -> Option<String> {
+pub(super) fn cross_dialect(dialect: Dialect, key: &str) -> Option<String> {
     let help = match (dialect, key) {
         (Dialect::Butane { .. }, "networkd") => {
             "`networkd` is Container Linux Config; in Butane write each unit as a file under /etc/systemd/network/ (storage.files)"

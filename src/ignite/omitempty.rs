@@ -10,7 +10,7 @@ use serde_json::Value as Json;
 use super::walk::JMap;
 
 /// Removes the zero-valued `omitempty` plain fields from a spec-2 config.
-pub fn apply_v2(cfg: &mut JMap) {
+pub(super) fn apply_v2(cfg: &mut JMap) {
     if let Some(ign) = obj(cfg, "ignition") {
         if let Some(c) = obj(ign, "config") {
             drop_zero(c, &["append"]);

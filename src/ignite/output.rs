@@ -14,7 +14,7 @@ use super::input::kind;
 /// Writes `data` to `path` through a temporary file beside it and a rename.
 /// A new file gets mode 0600; an existing regular file keeps its mode, so
 /// that its permissions are never widened.
-pub fn write_atomically(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+pub(super) fn write_atomically(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     let existing = match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_file() => Some(meta),
         Ok(meta) => bail!(

@@ -11,7 +11,7 @@ use super::diag::Diagnostic;
 use super::validate::{arr, s};
 use super::walk::Ctx;
 
-pub fn validate(ctx: &mut Ctx<'_>, cfg: &Json) {
+pub(super) fn validate(ctx: &mut Ctx<'_>, cfg: &Json) {
     let mut v = V3 { ctx };
     if let Some(proxy) = cfg.get("ignition").and_then(|i| i.get("proxy")) {
         v.proxy(proxy);
@@ -92,7 +92,7 @@ struct V3<'c, 'a> {
 }
 
 /// Go's `path.Clean` (lexical: `.`, `..`, repeated and trailing slashes).
-pub fn clean(p: &str) -> String {
+pub(super) fn clean(p: &str) -> String {
     let rooted = p.starts_with('/');
     let mut parts: Vec<&str> = Vec::new();
     for part in p.split('/') {

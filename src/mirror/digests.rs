@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use crate::fetch::Sha512Digest;
 
 /// The SHA-512 listed for `file`, if the DIGESTS text lists one.
-pub fn sha512_for(text: &str, file: &str, source: &str) -> Result<Option<Sha512Digest>> {
+pub(super) fn sha512_for(text: &str, file: &str, source: &str) -> Result<Option<Sha512Digest>> {
     let mut in_sha512 = false;
     let mut found: Option<Sha512Digest> = None;
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {

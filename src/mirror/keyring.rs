@@ -325,7 +325,9 @@ mod tests {
     }
 }
 
+// The integration tests' key maker, shared: its items are `pub` for them.
 #[cfg(test)]
+#[allow(unreachable_pub)]
 #[path = "../../tests/support/keys.rs"]
 mod testkeys;
 

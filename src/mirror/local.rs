@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 
 /// Whether the last component of a path may be a symbolic link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Links {
+pub(super) enum Links {
     /// Small files (signatures, DIGESTS, keys): what is read is verified.
     Follow,
     /// A release's kernel and initrd: verified from this descriptor and
@@ -23,12 +23,12 @@ pub enum Links {
 
 /// Opens `path` for reading if it is a regular file (links to one are fine:
 /// what is read is verified). `Ok(None)` when there is nothing at `path`.
-pub fn open_regular(path: &Path) -> Result<Option<(File, u64)>> {
+pub(super) fn open_regular(path: &Path) -> Result<Option<(File, u64)>> {
     open_checked(path, Links::Follow)
 }
 
 /// [`open_regular`] that refuses a symbolic link when `links` says so.
-pub fn open_checked(path: &Path, links: Links) -> Result<Option<(File, u64)>> {
+pub(super) fn open_checked(path: &Path, links: Links) -> Result<Option<(File, u64)>> {
     // O_NONBLOCK: opening a FIFO must not wait for a writer.
     let nofollow = match links {
         Links::Follow => 0,
@@ -77,7 +77,7 @@ pub fn open_checked(path: &Path, links: Links) -> Result<Option<(File, u64)>> {
 
 /// Reads a small file (signature, DIGESTS, key, bookkeeping) of at most
 /// `limit` bytes; `Ok(None)` when it does not exist.
-pub fn read_bounded(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
+pub(super) fn read_bounded(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
     let Some((file, _)) = open_regular(path)? else {
         return Ok(None);
     };
@@ -98,7 +98,7 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
 /// Replaces `path` with `bytes` atomically: a new temporary file with a
 /// random name beside it (created exclusively, so no planted link is
 /// followed), then a rename over `path` (which replaces a link, not its target).
-pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(super) fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".mkstick-")

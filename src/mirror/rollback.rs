@@ -37,17 +37,17 @@ const DAY: u64 = 86_400;
 /// Clock and time-zone slack on the earliest date a version allows.
 const SLACK: u64 = DAY;
 /// The most a release's kernel and initrd signatures may be apart.
-pub const PAIR_BOUND: u64 = 7 * DAY;
+pub(super) const PAIR_BOUND: u64 = 7 * DAY;
 
 /// A file and when its signature was made (Unix seconds).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SignedAt<'a> {
+pub(super) struct SignedAt<'a> {
     pub file: &'a str,
     pub at: u32,
 }
 
 /// The earliest signature time (Unix seconds) a file of `version` can have.
-pub fn earliest(version: &Version) -> u64 {
+pub(super) fn earliest(version: &Version) -> u64 {
     let major: u64 = version
         .as_str()
         .split('.')
@@ -58,7 +58,7 @@ pub fn earliest(version: &Version) -> u64 {
 }
 
 /// Refuses a signature made before `version` could exist.
-pub fn check_date(version: &Version, signed: SignedAt<'_>) -> Result<()> {
+pub(super) fn check_date(version: &Version, signed: SignedAt<'_>) -> Result<()> {
     let earliest = earliest(version);
     if u64::from(signed.at) < earliest {
         bail!(
@@ -75,7 +75,7 @@ pub fn check_date(version: &Version, signed: SignedAt<'_>) -> Result<()> {
 
 /// Refuses a kernel and an initrd whose signatures are too far apart to be
 /// from one release.
-pub fn check_pair(kernel: SignedAt<'_>, initrd: SignedAt<'_>) -> Result<()> {
+pub(super) fn check_pair(kernel: SignedAt<'_>, initrd: SignedAt<'_>) -> Result<()> {
     let apart = u64::from(kernel.at.abs_diff(initrd.at));
     if apart > PAIR_BOUND {
         bail!(

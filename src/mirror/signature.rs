@@ -19,13 +19,13 @@ use crate::fetch::inspect::Inspect;
 use super::keyring::Signer;
 
 /// A parsed detached signature that mkstick is willing to check.
-pub struct Detached {
+pub(super) struct Detached {
     sig: Signature,
 }
 
 impl Detached {
     /// Parses an armored or binary detached signature from `source`.
-    pub fn parse(bytes: &[u8], source: &str) -> Result<Self> {
+    pub(super) fn parse(bytes: &[u8], source: &str) -> Result<Self> {
         let (sig, _) = DetachedSignature::from_reader_single(bytes)
             .map_err(|e| anyhow!("{source} is not an OpenPGP signature: {e}"))?;
         let sig = sig.signature;
@@ -54,16 +54,16 @@ impl Detached {
         Ok(Self { sig })
     }
 
-    pub fn signature(&self) -> &Signature {
+    pub(super) fn signature(&self) -> &Signature {
         &self.sig
     }
 
-    pub fn hash_alg(&self) -> HashAlgorithm {
+    pub(super) fn hash_alg(&self) -> HashAlgorithm {
         self.sig.hash_alg().unwrap_or(HashAlgorithm::None)
     }
 
     /// An inspector that hashes the signed data.
-    pub fn hasher(&self) -> Result<DataHasher> {
+    pub(super) fn hasher(&self) -> Result<DataHasher> {
         let hasher = self
             .hash_alg()
             .new_hasher()
@@ -72,7 +72,7 @@ impl Detached {
     }
 
     /// Checks the signature, given the hashed data, against `signer`'s subkey.
-    pub fn verify(&self, signer: &Signer<'_>, mut data: HashedData) -> Result<()> {
+    pub(super) fn verify(&self, signer: &Signer<'_>, mut data: HashedData) -> Result<()> {
         let config = self
             .sig
             .config()
@@ -103,12 +103,12 @@ impl Detached {
 }
 
 /// Hashes the signed data in the signature's own hash algorithm.
-pub struct DataHasher {
+pub(super) struct DataHasher {
     hasher: Box<dyn DynDigest + Send>,
 }
 
 /// The data's hash state (to finish the signature) and its plain digest.
-pub struct HashedData {
+pub(super) struct HashedData {
     state: Box<dyn DynDigest + Send>,
     /// Digest of the data alone in the signature's hash algorithm.
     pub digest: Box<[u8]>,

@@ -27,7 +27,7 @@ use super::{SMALL_LIMIT, VerifiedFile};
 const CHUNK: usize = 256 * 1024;
 
 /// The signature file names `name` may have, in the order they are tried.
-pub fn signature_candidates(name: &str) -> Vec<String> {
+pub(super) fn signature_candidates(name: &str) -> Vec<String> {
     let mut candidates = vec![format!("{name}.sig")];
     if name == KERNEL {
         candidates.push(KERNEL_SIG_FALLBACK.to_owned());
@@ -38,7 +38,7 @@ pub fn signature_candidates(name: &str) -> Vec<String> {
 /// Checks `release_dir/name` against its signature and DIGESTS on disk, and
 /// the signature's date against `version` (see [`rollback`]).
 /// `Ok(None)` when the file is not there; an error says what is wrong.
-pub fn release_file(
+pub(super) fn release_file(
     release_dir: &Path,
     name: &str,
     version: &Version,
@@ -147,7 +147,7 @@ pub fn release_file(
 }
 
 /// When `sig` was made (Unix seconds); a trusted signature always says.
-pub fn signed_at(sig: &Detached) -> Result<u32> {
+pub(super) fn signed_at(sig: &Detached) -> Result<u32> {
     sig.signature()
         .created()
         .map(|t| t.as_secs())
@@ -156,7 +156,7 @@ pub fn signed_at(sig: &Detached) -> Result<u32> {
 
 /// Checks `version.txt`: it must name `version`, and its signature must
 /// verify when it has one (older releases published none).
-pub fn version_txt(
+pub(super) fn version_txt(
     release_dir: &Path,
     version: &Version,
     keyring: &Keyring,

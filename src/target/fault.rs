@@ -119,6 +119,7 @@ impl Faults {
 
     pub(crate) fn pause(&self, _at: Fault, _watch: &DeviceWatch) {}
 
+    // The same signature as the test build's, which can fail a chunk.
     #[allow(clippy::unused_self, clippy::unnecessary_wraps)]
     pub(crate) fn before_chunk(&self) -> Result<()> {
         Ok(())
