@@ -553,25 +553,10 @@ fn open_part(path: &Path) -> Result<File> {
 }
 
 fn refuse_unless_plain(path: &Path, meta: &fs::Metadata) -> Result<()> {
-    use std::os::unix::fs::FileTypeExt;
-    let ft = meta.file_type();
-    let kind = if ft.is_file() {
+    if meta.is_file() {
         return Ok(());
-    } else if ft.is_symlink() {
-        "a symbolic link"
-    } else if ft.is_dir() {
-        "a directory"
-    } else if ft.is_fifo() {
-        "a FIFO"
-    } else if ft.is_socket() {
-        "a socket"
-    } else if ft.is_char_device() {
-        "a character device"
-    } else if ft.is_block_device() {
-        "a block device"
-    } else {
-        "not a regular file"
-    };
+    }
+    let kind = crate::model::file_kind(meta.file_type());
     bail!(
         "{} is {kind}, not a partial download; refusing to write through it (remove it)",
         path.display()

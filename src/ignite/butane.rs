@@ -657,7 +657,10 @@ fn walk_dir(root: &Path, dir: &Path, out: &mut Vec<(String, TreeEntry)>) -> std:
             let target = std::fs::read_link(&path)?;
             out.push((rel, TreeEntry::Link(target.to_string_lossy().into_owned())));
         } else {
-            out.push((rel, TreeEntry::Other(super::input::kind(meta.file_type()))));
+            out.push((
+                rel,
+                TreeEntry::Other(crate::model::file_kind(meta.file_type())),
+            ));
         }
     }
     Ok(())

@@ -3,9 +3,9 @@
 //! or a huge file: only regular files are opened, and never read past a cap.
 
 use std::fmt;
-use std::fs::{File, FileType};
+use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 /// The largest config read. The 40,000-file bench config is 8 MB; Ignition
@@ -51,27 +51,6 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
-/// What a file type is, for messages.
-pub fn kind(ft: FileType) -> &'static str {
-    if ft.is_file() {
-        "a regular file"
-    } else if ft.is_dir() {
-        "a directory"
-    } else if ft.is_symlink() {
-        "a symbolic link"
-    } else if ft.is_block_device() {
-        "a block device"
-    } else if ft.is_char_device() {
-        "a character device"
-    } else if ft.is_fifo() {
-        "a FIFO (named pipe)"
-    } else if ft.is_socket() {
-        "a socket"
-    } else {
-        "not a regular file"
-    }
-}
-
 /// Reads a regular file of at most `limit` bytes. The type is checked before
 /// opening (opening some devices has effects) and again on the open file
 /// (the path may have changed in between); `O_NONBLOCK` keeps a FIFO that
@@ -79,7 +58,9 @@ pub fn kind(ft: FileType) -> &'static str {
 pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     let before = std::fs::metadata(path).map_err(ReadError::Io)?;
     if !before.is_file() {
-        return Err(ReadError::NotRegular(kind(before.file_type())));
+        return Err(ReadError::NotRegular(crate::model::file_kind(
+            before.file_type(),
+        )));
     }
     let file = File::options()
         .read(true)
@@ -88,7 +69,9 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
         .map_err(ReadError::Io)?;
     let meta = file.metadata().map_err(ReadError::Io)?;
     if !meta.is_file() {
-        return Err(ReadError::NotRegular(kind(meta.file_type())));
+        return Err(ReadError::NotRegular(crate::model::file_kind(
+            meta.file_type(),
+        )));
     }
     if meta.len() > limit {
         return Err(ReadError::TooLarge { limit });

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 
-use super::input::kind;
+use crate::model::file_kind as kind;
 
 /// Writes `data` to `path` through a temporary file beside it and a rename.
 /// A new file gets mode 0600; an existing regular file keeps its mode, so

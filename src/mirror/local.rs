@@ -5,7 +5,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -53,19 +53,7 @@ pub(super) fn open_checked(path: &Path, links: Links) -> Result<Option<(File, u6
         .with_context(|| format!("reading the metadata of {}", path.display()))?;
     let ft = meta.file_type();
     if !ft.is_file() {
-        let kind = if ft.is_dir() {
-            "a directory"
-        } else if ft.is_fifo() {
-            "a FIFO"
-        } else if ft.is_socket() {
-            "a socket"
-        } else if ft.is_char_device() {
-            "a character device"
-        } else if ft.is_block_device() {
-            "a block device"
-        } else {
-            "not a regular file"
-        };
+        let kind = crate::model::file_kind(ft);
         bail!(
             "{} is {kind}, not a file of a Flatcar release; remove it and run `mkstick mirror` \
              again",

@@ -239,7 +239,7 @@ pub(crate) fn devnum_of(path: &Path) -> Result<(u32, u32)> {
     ensure!(
         ft.is_block_device(),
         "{p} is {}, not a block device; give a USB stick's device such as /dev/sdb (lsblk lists them)",
-        crate::ignite::input::kind(ft)
+        crate::model::file_kind(ft)
     );
     let rdev = meta.rdev();
     Ok((libc::major(rdev), libc::minor(rdev)))
