@@ -76,6 +76,19 @@ fn mkstick_offline(fx: &Fixture, base_url: &str, image: &str) -> Output {
     offline_command(fx, base_url, image).output().unwrap()
 }
 
+/// `mkstick --offline` that must be refused: exit 1 and no `image` written.
+/// Returns its stderr.
+fn refused_offline(fx: &Fixture, base_url: &str, image: &str) -> String {
+    let out = mkstick_offline(fx, base_url, image);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        !fx.dir.path().join(image).exists(),
+        "{image} written: {err}"
+    );
+    err
+}
+
 fn offline_command(fx: &Fixture, base_url: &str, image: &str) -> Command {
     let dir = fx.dir.path();
     fs::write(dir.join("node.ign"), r#"{"ignition":{"version":"3.3.0"}}"#).unwrap();
@@ -141,14 +154,11 @@ fn offline_refuses_a_tampered_kernel_the_bookkeeping_vouches_for() {
     tamper_kernel_and_bookkeeping(&fx, &evil);
     // The server is hostile too: it serves the same kernel.
     fs::write(fx.release().join(KERNEL), &evil).unwrap();
-    let out = mkstick_offline(&fx, &server.base, "b.img");
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = refused_offline(&fx, &server.base, "b.img");
     assert!(
         err.contains(KERNEL) && err.contains("signature"),
         "names the file and the failed signature: {err}"
     );
-    assert!(!fx.dir.path().join("b.img").exists());
 }
 
 #[test]
@@ -687,14 +697,11 @@ fn offline_writes_refuse_a_rolled_back_release() {
     sign_release_at(&mut fx, 61, old, old + 60);
     let server = Server::start(&fx.cdn());
     // Downloaded while writing the stick.
-    let out = mkstick_offline(&fx, &server.base, "a.img");
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = refused_offline(&fx, &server.base, "a.img");
     assert!(
         err.contains(KERNEL) && err.contains("made on 2024-09-02"),
         "{err}"
     );
-    assert!(!fx.dir.path().join("a.img").exists());
     assert!(!fx.mirrored(KERNEL).exists());
 
     // Already in the mirror: a good release is mirrored, then the mirror's
@@ -717,9 +724,7 @@ fn offline_writes_refuse_a_rolled_back_release() {
         assert!(fx.mirrored(name).exists());
     }
     // The mirror's copy is refused, and so is the server's.
-    let out = mkstick_offline(&fx, &server.base, "c.img");
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = refused_offline(&fx, &server.base, "c.img");
     assert!(
         err.contains(&format!(
             "refusing mirror/stable/amd64-usr/{VERSION}/{KERNEL}: its signature was made on \
@@ -727,7 +732,6 @@ fn offline_writes_refuse_a_rolled_back_release() {
         )) && err.contains(&format!("refusing {}", server.base)),
         "{err}"
     );
-    assert!(!fx.dir.path().join("c.img").exists());
 }
 
 #[test]
@@ -743,11 +747,8 @@ fn a_kernel_and_an_initrd_from_different_releases_are_refused() {
             && msg.contains("made on 2026-01-27 and 2026-02-26, 30 days apart"),
         "{msg}"
     );
-    let out = mkstick_offline(&fx, &server.base, "a.img");
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = refused_offline(&fx, &server.base, "a.img");
     assert!(err.contains("30 days apart"), "{err}");
-    assert!(!fx.dir.path().join("a.img").exists());
     // The mismatched copies are not kept: a fixed mirror is downloaded again.
     assert!(!fx.mirrored(KERNEL).exists() && !fx.mirrored(INITRD).exists());
 }
