@@ -27,8 +27,8 @@ fn main() -> ExitCode {
 /// catches a `println!` deeper down.
 fn run() -> ExitCode {
     quiet_print_failures();
-    let cli = match Cli::parse_from_env() {
-        Ok(cli) => cli,
+    let invocation = match Cli::parse_from_env() {
+        Ok(invocation) => invocation,
         // --help, --version and usage errors: clap's own text and exit code,
         // unless the text cannot be written (the rule above).
         Err(e) => {
@@ -46,7 +46,7 @@ fn run() -> ExitCode {
             };
         }
     };
-    match mkstick::commands::run(&cli) {
+    match mkstick::commands::run(&invocation) {
         Ok(code) => code,
         Err(err) => {
             // `{:#}`: the whole context chain on one line, no backtrace. If

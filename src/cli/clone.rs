@@ -4,9 +4,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-/// Re-make a stick from what is on it (its manifest, boot script, iPXE
-/// binaries, embedded config and secrets volume) onto a new stick or image:
-/// byte-identical when nothing changed. For a dying stick.
+// Re-make a stick from what is on it (its manifest, boot script, iPXE
+// binaries, embedded config and secrets volume) onto a new stick or image:
+// byte-identical when nothing changed. For a dying stick.
+// (Not a doc comment: with the subcommands deferred, clap would let it
+// replace the help text, which is the variant's doc in `cli::Command`.)
 #[derive(Debug, Clone, Args)]
 pub struct CloneArgs {
     /// The stick or image to copy (opened read-only).

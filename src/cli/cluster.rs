@@ -7,14 +7,11 @@ use clap::{Args, Subcommand};
 
 use super::write::WriteArgs;
 
-/// Make and inspect a whole cluster's sticks from one inventory file.
-#[derive(Debug, Clone, Args)]
-pub struct ClusterArgs {
-    #[command(subcommand)]
-    pub command: ClusterCommand,
-}
-
+/// `mkstick cluster`'s subcommands. Deferred like the top-level ones (see
+/// `cli::Command`); `cluster` itself is not, so that clap's `help` subcommand
+/// (and the completions made from it) still knows `init`, `show` and `build`.
 #[derive(Debug, Clone, Subcommand)]
+#[command(defer = true)]
 pub enum ClusterCommand {
     /// Create the cluster's secrets store (token, CAs, secret slots), or add
     /// what is missing to it (a new node). Never overwrites; prints no values.

@@ -8,9 +8,11 @@ use clap::Args;
 use super::write::WriteArgs;
 use crate::qemu::AccelChoice;
 
-/// Boot a stick in QEMU under UEFI firmware: interactively (serial console
-/// here, SSH forwarded), or as an offline pass/fail smoke test (--smoke).
-/// Without TARGET, a temporary stick is built from the write options.
+// Boot a stick in QEMU under UEFI firmware: interactively (serial console
+// here, SSH forwarded), or as an offline pass/fail smoke test (--smoke).
+// Without TARGET, a temporary stick is built from the write options.
+// (Not a doc comment: with the subcommands deferred, clap would let it
+// replace the help text, which is the variant's doc in `cli::Command`.)
 #[derive(Debug, Args)]
 #[command(
     mut_arg("device", |a| a

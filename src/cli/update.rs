@@ -9,9 +9,11 @@ use crate::k3s::pin::{ChannelServerUrl, ReleaseBaseUrl};
 use crate::model::flatcar::{Channel, VersionSpec};
 use crate::model::{ConfigUrl, Sha256Digest};
 
-/// Change some settings of a stick in place and keep the rest as it is on
-/// the stick (its secrets too, unless --secrets is given). Shows a
-/// before/after diff of the settings (secret key names only) and asks first.
+// Change some settings of a stick in place and keep the rest as it is on
+// the stick (its secrets too, unless --secrets is given). Shows a
+// before/after diff of the settings (secret key names only) and asks first.
+// (Not a doc comment: with the subcommands deferred, clap would let it
+// replace the help text, which is the variant's doc in `cli::Command`.)
 #[derive(Debug, Clone, Args)]
 pub struct UpdateArgs {
     /// The stick or image file to update (a device needs root).

@@ -9,8 +9,9 @@ use crate::k3s::pin::{ChannelServerUrl, ReleaseBaseUrl};
 use crate::model::flatcar::{ArchChoice, Channel, DEFAULT_BASE_URL, VersionSpec};
 use crate::model::{BaseUrl, ConfigUrl, IpxeUrl, Sha256Digest};
 
-/// What to write and where. Every input is validated before anything is opened
-/// for writing.
+// What to write and where. Every input is validated before anything is opened
+// for writing. (Not a doc comment: clap would make it the help text of the
+// deferred subcommands that flatten this; see `cli::Command`.)
 #[derive(Clone, Debug, Args, Default)]
 pub struct WriteArgs {
     /// Block device to write (e.g. /dev/sdb). Needs root. Everything on it is lost,

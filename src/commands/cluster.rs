@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result, bail, ensure};
 
-use crate::cli::cluster::{ClusterArgs, ClusterCommand, InitArgs, StoreArgs};
+use crate::cli::cluster::{ClusterCommand, InitArgs, StoreArgs};
 use crate::cli::write::WriteArgs;
 use crate::cluster::inventory::{Datastore, Inventory};
 use crate::cluster::stick::NodeStick;
@@ -18,8 +18,8 @@ use crate::cluster::{Cluster, show, stick};
 use crate::resolve::Request;
 use crate::secrets::{Input, Origin, Secret, envfile};
 
-pub fn run(args: &ClusterArgs) -> Result<ExitCode> {
-    match &args.command {
+pub fn run(command: &ClusterCommand) -> Result<ExitCode> {
+    match command {
         ClusterCommand::Init(a) => init(a),
         ClusterCommand::Show(a) => show(a),
         ClusterCommand::Build(a) => super::cluster_build::run(a),

@@ -18,12 +18,12 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, Invocation};
 use crate::target::blockdev::Interrupted;
 
-/// Runs the command `cli` names.
-pub fn run(cli: &Cli) -> Result<ExitCode> {
-    match run_command(cli) {
+/// Runs what the command line asks for.
+pub fn run(invocation: &Invocation) -> Result<ExitCode> {
+    match run_command(invocation) {
         // Ctrl-C or SIGTERM during a device write (write, clone, update): the
         // device was put back as it was; say so and exit as a shell would.
         Err(err) if err.downcast_ref::<Interrupted>().is_some() => {
@@ -34,21 +34,24 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     }
 }
 
-fn run_command(cli: &Cli) -> Result<ExitCode> {
-    match &cli.command {
-        None => write::run(&cli.write),
-        Some(Command::Inspect(args)) => inspect::run(args),
-        Some(Command::Ignite(args)) => crate::ignite::run(args),
-        Some(Command::Clone(args)) => clone::run(args),
-        Some(Command::Update(args)) => update::run(args),
-        Some(Command::Cluster(args)) => cluster::run(args),
-        Some(Command::Mirror(args)) => crate::mirror::run(args).map(|()| ExitCode::SUCCESS),
-        Some(Command::QemuTest(args)) => qemu_test::run(args),
-        Some(Command::SecretsSchema(args)) => secrets_schema::run(args),
-        Some(Command::Completions(args)) => {
+fn run_command(invocation: &Invocation) -> Result<ExitCode> {
+    let command = match invocation {
+        Invocation::Write(args) => return write::run(args),
+        Invocation::Command(command) => command,
+    };
+    match command {
+        Command::Inspect(args) => inspect::run(args),
+        Command::Ignite(args) => crate::ignite::run(args),
+        Command::Clone(args) => clone::run(args),
+        Command::Update(args) => update::run(args),
+        Command::Cluster(args) => cluster::run(args),
+        Command::Mirror(args) => crate::mirror::run(args).map(|()| ExitCode::SUCCESS),
+        Command::QemuTest(args) => qemu_test::run(args),
+        Command::SecretsSchema(args) => secrets_schema::run(args),
+        Command::Completions(args) => {
             crate::distribution::completions(args, <Cli as clap::CommandFactory>::command())
         }
-        Some(Command::Man(args)) => {
+        Command::Man(args) => {
             crate::distribution::man(args, <Cli as clap::CommandFactory>::command())
         }
     }

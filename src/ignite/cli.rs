@@ -8,12 +8,14 @@ use anyhow::Context as _;
 
 use super::{Options, Rejected, SpecVersion, output, transpile_file};
 
-/// Transpile a Container Linux Config or a Butane config to Ignition JSON.
-///
-/// The dialect is detected: a top-level `variant: flatcar` (version 1.0.0 or
-/// 1.1.0) is Butane, giving Ignition 3.3.0 or 3.4.0; anything else is a
-/// Container Linux Config as `ct` reads it, giving 2.3.0 (or 3.x with
-/// --spec). Any warning fails the run unless --no-strict is given.
+// Transpile a Container Linux Config or a Butane config to Ignition JSON.
+//
+// The dialect is detected: a top-level `variant: flatcar` (version 1.0.0 or
+// 1.1.0) is Butane, giving Ignition 3.3.0 or 3.4.0; anything else is a
+// Container Linux Config as `ct` reads it, giving 2.3.0 (or 3.x with
+// --spec). Any warning fails the run unless --no-strict is given.
+// (Not a doc comment: with the subcommands deferred, clap would let it
+// replace the help text, which is the variant's doc in `cli::Command`.)
 #[derive(Debug, Clone, clap::Args)]
 #[command(max_term_width = 80)]
 pub struct IgniteArgs {

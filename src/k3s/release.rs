@@ -144,8 +144,11 @@ impl FromStr for VersionSpec {
     /// Three version numbers make a tag (`v1.31.4+k3s1`); anything else
     /// that is a valid channel name is a channel (`stable`, `v1.31`).
     fn from_str(s: &str) -> Result<Self> {
-        if let Ok(tag) = s.parse() {
-            return Ok(VersionSpec::Tag(tag));
+        // Checked before parsing: clap parses the default (`stable`) on every
+        // run, and a failed `Tag` parse would build an error (and, under
+        // RUST_BACKTRACE, capture a backtrace) only to drop it.
+        if is_tag(s) {
+            return Ok(VersionSpec::Tag(Tag(s.to_owned())));
         }
         let looks_like_tag = s.starts_with('v') && s.matches('.').count() >= 2;
         if looks_like_tag {

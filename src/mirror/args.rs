@@ -12,8 +12,10 @@ use crate::k3s;
 use crate::k3s::pin::{ChannelServerUrl, ReleaseBaseUrl};
 use crate::model::BaseUrl;
 
-/// Download and verify Flatcar PXE releases into a directory any static
-/// HTTP server can serve as a mirror (`--base-url` of a stick).
+// Download and verify Flatcar PXE releases into a directory any static
+// HTTP server can serve as a mirror (`--base-url` of a stick).
+// (Not a doc comment: with the subcommands deferred, clap would let it
+// replace the help text, which is the variant's doc in `cli::Command`.)
 #[derive(Debug, clap::Args)]
 pub struct MirrorArgs {
     /// Mirror directory; files go to DIR/<channel>/<arch>-usr/<version>/.
@@ -38,7 +40,8 @@ pub struct MirrorArgs {
     pub k3s: Box<K3sArgs>,
 }
 
-/// The k3s part of `mkstick mirror` (boxed: two URLs make it large).
+// The k3s part of `mkstick mirror` (boxed: two URLs make it large). (Not a
+// doc comment: clap would make it the help text of the deferred `mirror`.)
 #[derive(Debug, clap::Args)]
 pub struct K3sArgs {
     /// Also mirror this k3s release (a tag such as v1.31.4+k3s1, or a channel
