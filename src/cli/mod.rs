@@ -217,6 +217,11 @@ mod tests {
         helps(&mut fast, &mut b);
         assert!(a.len() >= 26, "{}", a.len());
         assert_eq!(a, b);
+        // And every subcommand takes the fast path.
+        for sc in full.get_subcommands().filter(|sc| sc.get_name() != "help") {
+            assert!(<Command as Subcommand>::has_subcommand(sc.get_name()));
+        }
+        assert!(!<Command as Subcommand>::has_subcommand("help"));
 
         let lines: &[&[&str]] = &[
             &["ignite", "x.yml", "--compact"],
