@@ -404,14 +404,13 @@ fn a_full_or_closed_stdout_is_an_error_not_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
 
     // A closed pipe (the reader went away).
-    let mut child = mkstick()
+    let child = mkstick()
         .args(["ignite", "c.yml"])
         .current_dir(d)
-        .stdout(Stdio::piped())
+        .stdout(support::stdio::closed_pipe())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    drop(child.stdout.take());
     let out = finish(child, "closed stdout");
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");

@@ -9,6 +9,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use support::stdio::{closed_pipe, full};
 use support::stick::{ipxe_amd64, ok, run};
 
 /// The commands that print a result on stdout, run in `dir`.
@@ -45,22 +46,6 @@ fn inputs() -> tempfile::TempDir {
         &[&args[..], &["--flatcar-version", "4593.2.5", "--yes"]].concat(),
     ));
     d
-}
-
-/// A pipe whose reader is gone before the command starts: every write fails
-/// with EPIPE, however small the output (no race with the reader).
-fn closed_pipe() -> Stdio {
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    writer.into()
-}
-
-fn full() -> Stdio {
-    fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/full")
-        .unwrap()
-        .into()
 }
 
 /// What is wrong with `out`, if anything: the rule is exit status 1 and

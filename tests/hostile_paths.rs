@@ -437,13 +437,11 @@ fn a_full_or_closed_stdout_is_an_error_not_a_panic() {
         assert_eq!(full.status.code(), Some(1), "{name} >/dev/full: {err}");
         assert!(!err.contains("panicked"), "{name} >/dev/full: {err}");
 
-        let mut child = cmd
-            .stdout(Stdio::piped())
+        let out = cmd
+            .stdout(support::stdio::closed_pipe())
             .stderr(Stdio::piped())
-            .spawn()
+            .output()
             .unwrap();
-        drop(child.stdout.take());
-        let out = child.wait_with_output().unwrap();
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{name} | (closed): {err}");
         assert!(!err.contains("panicked"), "{name} | (closed): {err}");
