@@ -2,7 +2,7 @@ use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
 
-use mkstick::cli::Cli;
+use mkstick::cli::Invocation;
 
 fn main() -> ExitCode {
     let result = panic::catch_unwind(AssertUnwindSafe(run));
@@ -27,7 +27,7 @@ fn main() -> ExitCode {
 /// catches a `println!` deeper down.
 fn run() -> ExitCode {
     quiet_print_failures();
-    let invocation = match Cli::parse_from_env() {
+    let invocation = match Invocation::from_env() {
         Ok(invocation) => invocation,
         // --help, --version and usage errors: clap's own text and exit code,
         // unless the text cannot be written (the rule above).

@@ -76,12 +76,12 @@ impl From<Cli> for Invocation {
 /// The environment variable that stands for `--ignition-url` in a write.
 pub const IGN_PATH: &str = "IGN_PATH";
 
-impl Cli {
+impl Invocation {
     /// Parses the process's arguments, and `IGN_PATH` for the commands that
     /// write sticks when they name no Ignition config on the command line (a
     /// flag wins over the variable). Not through clap's `env`: clap would
     /// read it, and refuse a bad one, for `mkstick ignite` or `inspect` too.
-    pub fn parse_from_env() -> Result<Invocation, clap::Error> {
+    pub fn from_env() -> Result<Invocation, clap::Error> {
         let args: Vec<OsString> = std::env::args_os().collect();
         // A first argument that is exactly a subcommand's name can only
         // mean that subcommand (clap tries subcommands before TARGET).

@@ -92,7 +92,7 @@ pub struct WriteArgs {
 
     /// Fetch the Ignition config from this public URL at boot instead (http,
     /// https, tftp, s3 or gs; nothing secret may be in it). [env: IGN_PATH]
-    // IGN_PATH is read by `Cli::parse_from_env`, for a write only: clap reads
+    // IGN_PATH is read by `Invocation::from_env`, for a write only: clap reads
     // an `env` of the top-level arguments for every subcommand too.
     #[arg(long, value_name = "URL", help_heading = "Node")]
     pub ignition_url: Option<ConfigUrl>,
