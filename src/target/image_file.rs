@@ -51,15 +51,9 @@ pub(crate) fn destination(path: &Path) -> Result<Destination> {
         bail!("--image {p} is a directory; give an image file name such as {p}/stick.img");
     }
     let what = if ft.is_symlink() {
-        "a symbolic link (mkstick does not write through links; give the real path)"
-    } else if ft.is_char_device() {
-        "a character device, not a file"
-    } else if ft.is_fifo() {
-        "a FIFO (named pipe), not a file"
-    } else if ft.is_socket() {
-        "a socket, not a file"
+        "a symbolic link (mkstick does not write through links; give the real path)".to_owned()
     } else {
-        "not a regular file"
+        format!("{}, not a file", crate::model::file_kind(ft))
     };
     bail!("--image {p} is {what}; give a new or regular file name such as stick.img")
 }
